@@ -1,0 +1,34 @@
+# Entry points: `make demo` and `make test` work on a fresh Debian 12 machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+
+.PHONY: venv demo test test-fast clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo   - set up .venv, evaluate the shipped model on the shipped held-out clips, print the report path"
+	@echo "make test   - set up .venv and run the whole test suite"
+	@echo "make arm64-device / arm64-device-stop - start/stop the emulated arm64 adb device"
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch is pinned in the same pip command so nothing pulls a CUDA build.
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lavseg-demo --out reports/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) reports exports .pytest_cache
+
+-include mk/*.mk

@@ -1,0 +1,146 @@
+"""ONNX export: dynamo torch.onnx.export to one self-contained file, full check, simplification, ORT static QDQ int8."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .recipes import Recipe
+
+OPSET = 18
+
+class ConverterError(UserError):
+    """A converter rejected the model or an op in it."""
+
+def export_onnx_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], input_names: Sequence[str],
+                     output_names: Sequence[str], dest: Path) -> dict:
+    """Export `module` to `dest` (fp32, opset OPSET, weights inside), check and simplify; returns format details.
+
+    Also writes `dest.with_suffix('.names.json')`: ONNX node name -> torch module path, read from the raw
+    export before simplification strips the metadata (field notes 3b.6).
+    """
+    import onnx
+
+    raw = dest.with_suffix(".raw.onnx")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
+                              opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
+    except Exception as exc:  # the exporter raises many types; the user gets one line
+        raise ConverterError(f"torch.onnx.export rejected the model: {type(exc).__name__}: {_first_line(exc)}") from None
+    model = onnx.load(str(raw))
+    names = node_module_map(model)
+    simplified, simplifier = _simplify(model)
+    try:
+        onnx.checker.check_model(simplified, full_check=True)
+    except Exception as exc:
+        raise ConverterError(f"onnx.checker rejected the exported model: {_first_line(exc)}") from None
+    onnx.save(simplified, str(dest))
+    raw.unlink(missing_ok=True)
+    dest.with_suffix(".names.json").write_text(json.dumps(names, indent=0, sort_keys=True))
+    return {"opset": OPSET, "ir_version": int(simplified.ir_version), "exporter": "torch.onnx.export(dynamo=True)",
+            "simplifier": simplifier, "nodes": len(simplified.graph.node)}
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+def node_module_map(model) -> dict[str, str]:
+    """ONNX node name -> path of the innermost torch module that produced it (from `pkg.torch.onnx.name_scopes`)."""
+    import ast
+
+    out: dict[str, str] = {}
+    for node in model.graph.node:
+        for prop in node.metadata_props:
+            if prop.key == "pkg.torch.onnx.name_scopes":
+                try:
+                    scopes = [s for s in ast.literal_eval(prop.value) if s]
+                except (ValueError, SyntaxError):
+                    continue
+                # The last scope is the op itself; the one before it is the innermost module.
+                out[node.name] = scopes[-2] if len(scopes) >= 2 else ""
+    return out
+
+
+def _simplify(model):
+    """onnxsim first, onnxslim as fallback; the unsimplified model if both fail."""
+    try:
+        import onnxsim
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            simplified, ok = onnxsim.simplify(model)
+        if ok:
+            return simplified, "onnxsim"
+    except Exception:  # fall through to onnxslim
+        pass
+    try:
+        import onnxslim
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            return onnxslim.slim(model), "onnxslim"
+    except Exception:
+        return model, "none"
+
+def nodes_of_modules(names: dict[str, str], modules: Iterable[str]) -> list[str]:
+    """ONNX node names whose torch module path starts with any top-level module in `modules`."""
+    mods = tuple(modules)
+    # The waveform graph nests the network under `net.` (its log-mel front end is `frontend.`).
+    top = {n: (p[4:] if p.startswith("net.") else p).split(".")[0] for n, p in names.items()}
+    return sorted(n for n, t in top.items() if t in mods)
+
+class _Reader:
+    """ORT CalibrationDataReader over a list of {input_name: array} feeds."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self._it = iter(feeds)
+
+    def get_next(self):
+        return next(self._it, None)
+
+    def rewind(self) -> None:  # pragma: no cover - ORT only calls it for some methods
+        pass
+
+def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[str, np.ndarray]]) -> dict:
+    """ORT static QDQ quantization of an fp32 ONNX file after quant_pre_process; returns format details."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = dest.with_suffix(".pre.onnx")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+    except Exception as exc:
+        raise ConverterError(f"onnxruntime quant_pre_process failed: {type(exc).__name__}: {_first_line(exc)}") from None
+    names_file = fp32_path.with_suffix(".names.json")
+    names = json.loads(names_file.read_text()) if names_file.is_file() else {}
+    exclude = nodes_of_modules(names, recipe.keep_float) if recipe.keep_float else []
+    method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+              "entropy": CalibrationMethod.Entropy}[recipe.calibration.method]
+    extra: dict = {}
+    if recipe.calibration.method == "percentile":
+        extra["CalibPercentile"] = recipe.calibration.percentile
+    act = QuantType.QUInt8 if recipe.activation_dtype == "uint8" else QuantType.QInt8
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(str(pre), str(dest), _Reader(feeds), quant_format=QuantFormat.QDQ,
+                            per_channel=recipe.per_channel, activation_type=act, weight_type=QuantType.QInt8,
+                            calibrate_method=method, nodes_to_exclude=exclude, extra_options=extra)
+    except Exception as exc:
+        raise ConverterError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {_first_line(exc)}") from None
+    finally:
+        pre.unlink(missing_ok=True)
+        for leftover in dest.parent.glob("augmented_model*.onnx"):
+            leftover.unlink(missing_ok=True)
+    import onnx
+
+    model = onnx.load(str(dest))
+    return {"opset": OPSET, "ir_version": int(model.ir_version), "quantizer": "onnxruntime.quantize_static QDQ",
+            "excluded_nodes": len(exclude), "nodes": len(model.graph.node)}

@@ -1,0 +1,20 @@
+# Emulated arm64 device reachable over adb (qemu-user + adbd; needs root).
+# Included from the top Makefile, which defines PY (the venv's python).
+ARM64_EMU := $(PY) -m lightavseg_mobile.device.emulator
+
+.PHONY: arm64-deps arm64-build arm64-device arm64-device-stop arm64-device-status
+
+arm64-deps:  ## install host packages (apt) and enable qemu-aarch64 binfmt
+	$(ARM64_EMU) deps
+
+arm64-build: arm64-deps  ## build (or reuse) the cached arm64 Debian root with the device wheels
+	$(ARM64_EMU) build
+
+arm64-device: arm64-build  ## start the emulated device at 127.0.0.1:15555 (idempotent)
+	$(ARM64_EMU) start
+
+arm64-device-stop:  ## stop the emulated device and clean up (idempotent)
+	$(ARM64_EMU) stop
+
+arm64-device-status:
+	$(ARM64_EMU) status
