@@ -6,7 +6,7 @@ import sys
 
 from . import cli
 
-COMMANDS = {"info": cli.info, "train": cli.train, "eval": cli.evaluate_cmd, "data": cli.data, "demo": cli.demo}
+COMMANDS = {"info": cli.info, "train": cli.train, "eval": cli.evaluate_cmd, "data": cli.data, "demo": cli.demo, "export": cli.export, "bench": cli.bench}
 
 
 def main() -> int:

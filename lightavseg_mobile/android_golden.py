@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightavseg_mobile.audio import VGGISH, log_mel_file, waveform_patches
+from lightavseg_mobile.audio import VGGISH, log_mel, log_mel_file, waveform_patches
 from lightavseg_mobile.audio.logmel_numpy import read_wav
 from lightavseg_mobile.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, frames_to_input
 from lightavseg_mobile.export.manifest import Manifest, Quantization, TensorSpec, artifact_sha256
@@ -33,12 +33,11 @@ SEED = 20261124
 
 
 def quantize_reference(x: np.ndarray, scale: float, zero_point: int, signed: bool) -> np.ndarray:
-    """The app's quantization contract: clamp(round_half_away(float32(x / scale)) + zp) as int8/uint8."""
-    v = np.asarray(x, dtype=np.float32) / np.float32(scale)
-    r = np.sign(v.astype(np.float64)) * np.floor(np.abs(v.astype(np.float64)) + 0.5)
-    r = np.where(np.isnan(r), 0.0, r) + zero_point
-    lo, hi = (-128, 127) if signed else (0, 255)
-    return np.clip(r, lo, hi).astype(np.int8 if signed else np.uint8)
+    """The app's quantization contract: the runtime package's rule (round half away from zero), one source of truth."""
+    from .export.manifest import Quantization
+    from .runtime.tensors import quantize
+
+    return quantize(x, Quantization(float(scale), int(zero_point)), "int8" if signed else "uint8")
 
 
 def dequantize_reference(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -82,8 +81,6 @@ def _window_case(out: Path) -> dict:
     """The live path: one 15600-sample float32 window -> the same patch as log_mel."""
     data, rate = read_wav(ASSETS / "audio" / "speech.wav")
     windows = waveform_patches(data, rate)
-    from lightavseg_mobile.audio import log_mel
-
     return {"windows": _save(out, "audio/speech.windows.npy", windows),
             "expected": _save(out, "audio/speech.windows.logmel.npy",
                               np.stack([log_mel(w, VGGISH.sample_rate)[0] for w in windows]))}
@@ -145,9 +142,12 @@ def _mask_cases(out: Path) -> dict:
             "upsampled_240x135": _save(out, "mask/mask_240x135.npy", odd)}
 
 
-def _manifest_case(out: Path) -> dict:
-    """A real manifest (the Python dataclass) for a stand-in artifact, plus a tampered artifact."""
-    mdir = out / "manifest"
+def write_stand_in_export(folder: str | Path) -> Path:
+    """A real manifest (the Python dataclass) for a stand-in artifact of random bytes, plus tampered.tflite.
+
+    The artifact is not a model: it exercises parsing, hash checks and asset copying only. Returns its path.
+    """
+    mdir = Path(folder)
     mdir.mkdir(parents=True, exist_ok=True)
     art = mdir / "model.tflite"
     art.write_bytes(np.random.default_rng(SEED + 3).integers(0, 256, 4096, dtype=np.uint8).tobytes())
@@ -164,8 +164,14 @@ def _manifest_case(out: Path) -> dict:
                        "audio": {"input": "logmel", "vggish": asdict(VGGISH)}},
     )
     write_text_atomic(mdir / "model.manifest.json", man.to_json())
+    return art
+
+
+def _manifest_case(out: Path) -> dict:
+    """The stand-in export under out/manifest/."""
+    art = write_stand_in_export(out / "manifest")
     return {"manifest": "manifest/model.manifest.json", "artifact": "manifest/model.tflite",
-            "tampered": "manifest/tampered.tflite", "sha256": man.artifact_sha256}
+            "tampered": "manifest/tampered.tflite", "sha256": artifact_sha256(art)}
 
 
 def write_golden(out: str | Path) -> Path:

@@ -14,6 +14,7 @@ import torch
 
 from . import __version__
 from .errors import CheckpointError
+from .hashing import file_sha256
 from .io_atomic import write_bytes_atomic
 from .presets import Preset, get_preset
 
@@ -29,15 +30,6 @@ def state_dict_sha256(state: dict[str, torch.Tensor]) -> str:
         t = state[key].detach().cpu().contiguous()
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
     return h.hexdigest()
 
 

@@ -217,6 +217,23 @@ def data(argv: list[str] | None) -> int:
     return data_cli(argv)
 
 
+# ---------------------------------------------------------------- lavseg-export / lavseg-bench
+@_guard
+def export(argv: list[str] | None) -> int:
+    """lavseg-export: ONNX / TFLite artifacts, fp32 and int8, with the parity gate."""
+    from .export.cli_export import main as export_cli
+
+    return export_cli(argv)
+
+
+@_guard
+def bench(argv: list[str] | None) -> int:
+    """lavseg-bench: latency, parity and per-module cost on the host or an adb device."""
+    from .bench.cli_bench import main as bench_cli
+
+    return bench_cli(argv)
+
+
 # ---------------------------------------------------------------- lavseg-demo
 @_guard
 def demo(argv: list[str] | None) -> int:
@@ -237,3 +254,5 @@ train_main = _exit(train)
 eval_main = _exit(evaluate_cmd)
 data_main = _exit(data)
 demo_main = _exit(demo)
+export_main = _exit(export)
+bench_main = _exit(bench)

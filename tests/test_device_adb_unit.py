@@ -247,11 +247,14 @@ def test_process_identity_survives_only_for_live_processes() -> None:
     start = emulator.proc_start_time(os.getpid())
     assert start and emulator.same_process(os.getpid(), start)
     assert not emulator.same_process(os.getpid(), str(int(start) + 1))
-    child = subprocess.Popen(["sleep", "0.3"])
+    child = subprocess.Popen(["sleep", "0.2"])
     child_start = emulator.proc_start_time(child.pid)
     assert child_start and emulator.same_process(child.pid, child_start)
-    time.sleep(0.8)  # exited but not yet reaped: a zombie must not count as running
-    assert os.path.exists(f"/proc/{child.pid}")
+    stat = Path(f"/proc/{child.pid}/stat")
+    deadline = time.monotonic() + 10
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # Exited but not yet reaped: a zombie must not count as running.
     assert not emulator.same_process(child.pid, child_start)
     child.wait()
     assert emulator.proc_start_time(child.pid) is None
@@ -439,3 +442,11 @@ def test_cache_paths_follow_xdg_cache_home(monkeypatch, tmp_path) -> None:
     assert paths.stamp == paths.root / "etc" / "lavseg" / "stamp.json"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert Paths.default().cache == Path.home() / ".cache" / "lightavseg"
+
+
+def test_error_line_prefers_apt_errors() -> None:
+    from lightavseg_mobile.device.host import last_line
+
+    assert last_line("I: start\nE: Failed to fetch X\nE: mmdebstrap failed\n") == "E: Failed to fetch X"
+    assert last_line(b"one\n two \n\n") == "two"
+    assert last_line("") == "(no output)"

@@ -198,6 +198,7 @@ def test_stop_cleans_up_and_cached_start_is_fast(device: adb.Device) -> None:
         assert SERIAL not in [d.serial for d in adb.list_devices()]
     again = must(emulator_cli("stop", timeout=60), "second stop")
     assert "not running" in again
+    assert "up to date" in must(emulator_cli("build", timeout=120), "cached build")
 
     t0 = time.monotonic()
     out = must(emulator_cli("start", timeout=120), "restart")

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from lightavseg_mobile.errors import UserError
 from lightavseg_mobile.export.manifest import Manifest, ManifestError, Quantization, TensorSpec, artifact_sha256
 from lightavseg_mobile.runtime import load_runtime, runtime_predictor
+from lightavseg_mobile.runtime.base import COMMON_INFO_KEYS
 from lightavseg_mobile.runtime.litert_rt import LiteRTRuntime
 
 S = 32
@@ -126,6 +127,8 @@ def test_info_reports_whether_xnnpack_was_applied_and_what_it_left(artifacts):
     assert on["ops_not_delegated"] == 1 and on["delegate_partitions"] == 2
     assert off["ops_not_delegated"] == off["ops_total"] and off["delegate_partitions"] == 0
     json.dumps(on)  # info goes into reports as JSON
+    assert set(COMMON_INFO_KEYS) <= set(on)
+    assert set(COMMON_INFO_KEYS) <= set(off)
 
 
 def test_int8_io_is_quantized_and_dequantized_from_the_manifest(artifacts):

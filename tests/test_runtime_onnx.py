@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from lightavseg_mobile.errors import UserError
 from lightavseg_mobile.export.manifest import Manifest, ManifestError, Quantization, TensorSpec, artifact_sha256
 from lightavseg_mobile.runtime import load_runtime, physical_cores, runtime_predictor
+from lightavseg_mobile.runtime.base import COMMON_INFO_KEYS
 from lightavseg_mobile.runtime.onnxruntime_rt import OnnxRuntime
 
 S = 32
@@ -242,6 +243,7 @@ def test_info_reports_threads_and_provider(artifacts):
     assert info["execution_mode"] == "sequential" and info["artifact_sha256"] == artifact_sha256(artifacts["fp32"])
     assert OnnxRuntime(artifacts["fp32"]).info()["threads"] == physical_cores()
     json.dumps(info)
+    assert set(COMMON_INFO_KEYS) <= set(info)
 
 
 def test_profiling_writes_per_node_trace(artifacts, tmp_path):

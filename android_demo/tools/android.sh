@@ -45,7 +45,7 @@ deps() {
         (cd "$apt/debs" && apt-get "${opts[@]}" download -qq "${BULLSEYE_DEBS[@]}" >/dev/null)
         local deb
         for deb in "$apt/debs"/*.deb; do dpkg-deb -x "$deb" "$SDK"; done
-        rm -rf "$apt/lists" "$apt/archives"
+        rm -rf "$apt"  # the unpacked files are all that is kept
     fi
     [ -f "$ANDROID_JAR" ] && [ -f "$DX_JAR" ] || die "android.jar or dx.jar missing under $SDK"
 }
@@ -65,6 +65,47 @@ core_test() {
     [ -n "${GOLDEN_DIR:-}" ] || die "GOLDEN_DIR is not set (make android-core-test writes the golden vectors first)"
     java -Dgolden.dir="$GOLDEN_DIR" -Dbench.out="$out/bench" \
         -cp "$JSON_JAR:$JUNIT_CP:$out/classes:$out/test-classes" org.junit.runner.JUnitCore $tests
+}
+
+APP="$HERE/app/src/main"
+MIN_SDK=23
+VERSION_NAME=0.1.0
+
+apk() {
+    deps
+    local out="$BUILD/apk"
+    rm -rf "$out" && mkdir -p "$out/gen" "$out/classes" "$out/dex"
+    local aapt_common=(-f -M "$APP/AndroidManifest.xml" -S "$APP/res" -I "$ANDROID_JAR"
+        --min-sdk-version "$MIN_SDK" --target-sdk-version "$MIN_SDK" --version-code 1 --version-name "$VERSION_NAME")
+    aapt package "${aapt_common[@]}" -m -J "$out/gen"
+    # The core and the app against android-23's android.jar: any API newer than 23 fails to compile here.
+    # src/litert/java is left out on purpose: the LiteRT library is not obtainable without Google's Maven.
+    javac -nowarn -Xlint:-options -encoding UTF-8 -source 7 -target 7 -bootclasspath "$ANDROID_JAR" -d "$out/classes" \
+        $(find "$HERE/core/src/main/java" "$APP/java" "$out/gen" -name '*.java')
+    java -jar "$DX_JAR" --dex --min-sdk-version="$MIN_SDK" --output="$out/dex/classes.dex" "$out/classes"
+    local assets=()
+    local assets_dir="${APP_ASSETS:-$APP/assets}"
+    if [ -d "$assets_dir" ]; then assets=(-A "$assets_dir"); fi
+    # tflite and npy stay uncompressed so they can be mapped straight from the APK.
+    aapt package "${aapt_common[@]}" "${assets[@]}" -0 tflite -0 npy -F "$out/unsigned.apk"
+    (cd "$out/dex" && aapt add "$out/unsigned.apk" classes.dex >/dev/null)
+    zipalign -f -p 4 "$out/unsigned.apk" "$out/aligned.apk"
+    local ks="$CACHE/debug.keystore"
+    if [ ! -f "$ks" ]; then
+        mkdir -p "$CACHE"
+        keytool -genkeypair -keystore "$ks" -storepass android -keypass android -alias androiddebugkey \
+            -keyalg RSA -keysize 2048 -validity 10000 -dname "CN=Android Debug,O=Android,C=US" >/dev/null 2>&1
+    fi
+    local apk="$out/lightavseg-demo-debug.apk"
+    apksigner sign --ks "$ks" --ks-pass pass:android --key-pass pass:android --ks-key-alias androiddebugkey \
+        --min-sdk-version "$MIN_SDK" --out "$apk" "$out/aligned.apk"
+    rm -f "$out/unsigned.apk" "$out/aligned.apk"
+    apksigner verify --verbose --min-sdk-version "$MIN_SDK" "$apk" | tee "$out/apksigner-verify.txt"
+    aapt dump badging "$apk" | tee "$out/badging.txt"
+    grep -q "^package: name='org.lightavseg.demo'" "$out/badging.txt" || die "badging: wrong package"
+    grep -q "^sdkVersion:'$MIN_SDK'" "$out/badging.txt" || die "badging: wrong minSdk"
+    grep -q "^launchable-activity: name='org.lightavseg.demo.MainActivity'" "$out/badging.txt" || die "badging: no launcher activity"
+    log "built $apk"
 }
 
 "$@"

@@ -185,6 +185,7 @@ def _wait(what: str, ready: Any, timeout: float, log: Path | None, alive: Any = 
 
 def _connect_adb(serial: str, timeout: float) -> None:
     """`adb connect` the bridge and wait until `shell echo ok` works on it."""
+    # Imported here: adbutils costs ~0.1 s, which status/build/deps do not need.
     from lightavseg_mobile.device import adb
 
     client = adb.client()
@@ -260,6 +261,7 @@ def _disconnect(state: DeviceState) -> None:
         client.disconnect(state.serial)
         if not state.adb_server_started:
             return
+        serials = [state.serial]
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:  # the server drops the transport asynchronously
             serials = [info.serial for info in client.list()]
@@ -298,7 +300,7 @@ def start(paths: Paths, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT
         check_port(port)
         serial = f"127.0.0.1:{port}"
         rootfs.write_cpu_files(paths.root, rootfs.host_cores())
-        started_server = False
+        spawned: list[subprocess.Popen[bytes]] = []
         try:
             run(["ip", "netns", "add", NETNS], what=f"ip netns add {NETNS}",
                 fix="check that this host allows network namespaces (root, CAP_SYS_ADMIN)")
@@ -306,7 +308,9 @@ def start(paths: Paths, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT
                 fix=f"check `ip -n {NETNS} link`")
             adbd_log, socat_log = paths.logs / "adbd.log", paths.logs / "socat.log"
             adbd = _spawn(_adbd_command(paths.root), adbd_log)
+            spawned.append(adbd)
             socat = _spawn(_socat_command(port), socat_log)
+            spawned.append(socat)
             state = DeviceState(
                 serial=serial, port=port, root=str(paths.root), recipe_hash=recipe.hash(),
                 netns=NETNS, unshare_pid=adbd.pid, unshare_start=proc_start_time(adbd.pid) or "",
@@ -319,12 +323,15 @@ def start(paths: Paths, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT
                   alive=lambda: socat.poll() is None)
             from lightavseg_mobile.device import adb
 
-            started_server = adb.ensure_server()
-            if started_server:
+            if adb.ensure_server():
                 state = DeviceState(**{**asdict(state), "adb_server_started": True})
                 state.save(paths.state)
             _connect_adb(serial, timeout)
         except BaseException:
+            for proc in spawned:  # in case they died or were spawned before the state was saved
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
             _stop_locked(paths)
             raise
         return {"already_running": False, "serial": serial,

@@ -98,10 +98,13 @@ def require_commands(names: Sequence[str], action: str) -> None:
 
 
 def last_line(text: str | bytes) -> str:
-    """Return the last non-empty line of command output, for one-line error messages."""
+    """Return the most telling line of command output (apt's first 'E:' line, else the last)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E: ")]
+    if errors:
+        return errors[0]
     return lines[-1] if lines else "(no output)"
 
 
@@ -114,10 +117,13 @@ def run(cmd: Sequence[str], *, what: str, fix: str, env: dict[str, str] | None =
             with log.open("ab") as out:
                 out.write(("$ " + " ".join(cmd) + "\n").encode())
                 out.flush()
+                begin = out.tell()
                 proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                       stderr=subprocess.STDOUT, env=env, timeout=timeout)
             if proc.returncode != 0:
-                tail = last_line(log.read_bytes()[-4000:])
+                with log.open("rb") as handle:  # only this command's output
+                    handle.seek(max(begin, log.stat().st_size - 16000))
+                    tail = last_line(handle.read())
                 raise EmulatorError(f"{what} failed (exit {proc.returncode}): {tail}; {fix} "
                                     f"(full log: {log})")
             return proc

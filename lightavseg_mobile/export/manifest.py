@@ -7,7 +7,6 @@ refuse newer versions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..hashing import file_sha256
 
 SCHEMA = "lightavseg-manifest"
 SCHEMA_VERSION = 1
@@ -123,11 +123,7 @@ def manifest_path(artifact: str | os.PathLike[str]) -> Path:
 
 def artifact_sha256(path: str | os.PathLike[str]) -> str:
     """sha256 of an artifact file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def load_manifest(path: str | os.PathLike[str], verify: bool = True) -> tuple[Manifest, Path]:
@@ -147,6 +143,10 @@ def load_manifest(path: str | os.PathLike[str], verify: bool = True) -> tuple[Ma
     if verify:
         if not artifact.is_file():
             raise ManifestError(f"artifact {artifact} named by {mpath} is missing")
+        size = artifact.stat().st_size
+        if man.artifact_size and size != man.artifact_size:
+            raise ManifestError(f"artifact {artifact} has {size} bytes, its manifest says {man.artifact_size}: it was modified or "
+                                "truncated; re-export it")
         digest = artifact_sha256(artifact)
         if digest != man.artifact_sha256:
             raise ManifestError(f"artifact {artifact} does not match its manifest (sha256 {digest[:12]}… != {man.artifact_sha256[:12]}…): "

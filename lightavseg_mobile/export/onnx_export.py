@@ -31,7 +31,7 @@ def export_onnx_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], in
 
     raw = dest.with_suffix(".raw.onnx")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
                               opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
     except Exception as exc:  # the exporter raises many types; the user gets one line

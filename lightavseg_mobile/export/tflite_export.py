@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +76,7 @@ def quantize_tflite_aiq(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list
     try:
         with _silenced():
             q = aiq.Quantizer(str(fp32_path), build())
-            calib = q.calibrate({SIGNATURE: feeds}, num_threads=2) if q.need_calibration else None
+            calib = q.calibrate({SIGNATURE: feeds}, num_threads=1) if q.need_calibration else None
             result = q.quantize(calib, enable_progress_report=False)
     except Exception as exc:
         raise ConverterError(f"ai-edge-quantizer {recipe.scheme} failed: {type(exc).__name__}: {_first_line(exc)}") from None

@@ -15,6 +15,11 @@ import numpy as np
 from ..export.manifest import Manifest
 
 
+# Keys every Runtime.info() carries, so reports can cite any backend the same way.
+COMMON_INFO_KEYS = ("runtime", "version", "delegate", "threads", "ops_not_delegated", "format", "precision",
+                    "artifact", "artifact_sha256")
+
+
 @runtime_checkable
 class Runtime(Protocol):
     """A loaded artifact ready to run."""

@@ -37,11 +37,15 @@ def open_artifact(path: str | os.PathLike[str], fmt: str, runtime: str) -> tuple
 
 
 def quantize(x: np.ndarray, q: Quantization, dtype: str) -> np.ndarray:
-    """real -> integer: clip(round_half_even(x / scale) + zero_point) in the range of `dtype`."""
+    """real -> integer: clip(round_half_away(float32(x / scale)) + zero_point) in the range of `dtype`.
+
+    The same rule as LiteRT's QUANTIZE kernel (std::round on a float quotient) and
+    the Android app's core, so host, device and app feed identical integers.
+    """
     lo, hi = _qrange(dtype)
-    # float64 so that x / scale lands on the same side of a .5 tie as the exact quotient would.
-    scaled = np.rint(np.asarray(x, dtype=np.float64) / q.scale) + q.zero_point
-    return np.clip(scaled, lo, hi).astype(dtype)
+    v = (np.asarray(x, dtype=np.float32) / np.float32(q.scale)).astype(np.float64)
+    scaled = np.sign(v) * np.floor(np.abs(v) + 0.5) + q.zero_point
+    return np.clip(np.nan_to_num(scaled, nan=float(q.zero_point)), lo, hi).astype(dtype)
 
 
 def dequantize(q_arr: np.ndarray, q: Quantization) -> np.ndarray:

@@ -23,10 +23,18 @@ from .cores import resolve_threads
 LOGMEL_SHAPE = [1, 1, 96, 64]
 
 
-def preprocessing_of(preset: Preset) -> dict[str, Any]:
-    """The preprocessing contract of a preset, as a manifest records it."""
-    return {"image_size": preset.image_size, "mean": list(preset.mean), "std": list(preset.std),
-            "layout": "NCHW", "color": "RGB", "audio": "logmel", "logmel_shape": LOGMEL_SHAPE[1:]}
+def preprocessing_of(preset: Preset, audio_input: str = "logmel") -> dict[str, Any]:
+    """The preprocessing contract of a preset, in the layout exported manifests record it."""
+    from ..audio import VGGISH
+
+    s = preset.image_size
+    return {
+        "image": {"size": s, "resize": "bilinear (PIL) to size x size", "scale": "x / 255",
+                  "mean": list(preset.mean), "std": list(preset.std), "layout": "NCHW", "color": "RGB"},
+        "audio_input": audio_input,
+        "audio": VGGISH.to_dict(),
+        "output": {"name": "mask_logits", "mask": "sigmoid(logit) > 0.5", "size": [s, s]},
+    }
 
 
 def reference_manifest(preset: Preset, checkpoint: Path | None = None, checkpoint_sha256: str = "") -> Manifest:

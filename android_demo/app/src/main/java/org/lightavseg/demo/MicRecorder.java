@@ -7,14 +7,16 @@ import android.media.MediaRecorder;
 /** 16 kHz mono microphone into a ring buffer; snapshot() gives the most recent samples in [-1, 1). */
 final class MicRecorder {
     private final int sampleRate;
+    private final float int16Scale;
     private final float[] ring;
     private int written;
     private volatile boolean running;
     private AudioRecord record;
     private Thread thread;
 
-    MicRecorder(int sampleRate, int capacitySamples) {
+    MicRecorder(int sampleRate, double int16Scale, int capacitySamples) {
         this.sampleRate = sampleRate;
+        this.int16Scale = (float) int16Scale;
         this.ring = new float[capacitySamples];
     }
 
@@ -55,8 +57,8 @@ final class MicRecorder {
 
     private synchronized void append(short[] buf, int n) {
         for (int i = 0; i < n; i++) {
-            // int16 / 32768, the VGGish scaling (manifest int16_scale is checked to be the same in Segmenter use).
-            ring[written % ring.length] = buf[i] / 32768.0f;
+            // int16 / int16_scale (32768 for VGGish), the manifest's scaling; exact in float32.
+            ring[written % ring.length] = buf[i] / int16Scale;
             written++;
         }
     }

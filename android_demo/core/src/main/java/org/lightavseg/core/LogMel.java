@@ -118,6 +118,31 @@ public final class LogMel {
         return out;
     }
 
+    /**
+     * The raw waveform windows [N][patch_samples] whose log-mel is patches(audio, numPatches)[n], for models
+     * with the front end in their graph (lightavseg_mobile.audio.waveform_patches).
+     */
+    public float[][] windows(double[] audio, int numPatches) {
+        double[] a = audio;
+        if (a.length < p.patchSamples()) {
+            a = new double[p.patchSamples()];
+            System.arraycopy(audio, 0, a, 0, audio.length);
+        }
+        int whole = wholePatches(a.length);
+        int computed = numPatches > 0 ? Math.min(whole, numPatches) : whole;
+        int count = numPatches > 0 ? numPatches : whole;
+        float[][] out = new float[count][];
+        for (int i = 0; i < count; i++) {
+            int start = Math.min(i, computed - 1) * p.patchHopSamples();
+            float[] w = new float[p.patchSamples()];
+            for (int j = 0; j < w.length; j++) {
+                w[j] = (float) a[start + j];
+            }
+            out[i] = w;
+        }
+        return out;
+    }
+
     /** One patch [patch_frames * num_mel_bins] from exactly patch_samples samples (the live microphone path). */
     public float[] patch(float[] window16k) {
         if (window16k.length != p.patchSamples()) {

@@ -1,0 +1,171 @@
+"""Per-module cost: from split sub-models, from ONNX Runtime per-node profiles, and the paper's published table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+
+MODULES = ("visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head")
+SUM_TOLERANCE = 0.15
+
+# Published in the paper (arXiv 2605.08805), Snapdragon 8 Elite CPU, TNN runtime: NOT measured here.
+PAPER_REFERENCE = {
+    "source": "LightAVSeg paper (arXiv 2605.08805, ICML 2026), published numbers, not measured here",
+    "device": "Snapdragon 8 Elite CPU",
+    "runtime": "TNN",
+    "total_ms": 163.4,
+    "modules_ms": {"visual": 139.4, "seg_head": 7.6, "audio": 6.3, "reciprocal_encoder": 6.1, "fusion_decoder": 4.1},
+    "peers_ms": {"AVSegFormer-R50": 1271.4, "TPAVI": 753.5},
+    "note": "shares are of the sum of the five module times (163.5 ms; the paper's total is 163.4 ms)",
+}
+
+
+def paper_shares() -> dict[str, float]:
+    """The paper's per-module share of the module sum."""
+    ms = PAPER_REFERENCE["modules_ms"]
+    total = sum(ms.values())
+    return {m: ms[m] / total for m in MODULES}
+
+
+def sum_check(artifact: str, source: str, module_ms: dict[str, float], whole_ms: float,
+              tolerance: float = SUM_TOLERANCE) -> dict:
+    """The `module_sums[]` row: do the five module times add up to the whole model's time within tolerance?"""
+    total = float(sum(module_ms.get(m, 0.0) for m in MODULES))
+    rel = (total - whole_ms) / whole_ms if whole_ms > 0 else float("inf")
+    return {"artifact": artifact, "source": source, "sum_ms": total, "whole_ms": float(whole_ms), "rel_diff": rel,
+            "tolerance": tolerance, "within_tolerance": bool(abs(rel) <= tolerance)}
+
+
+def module_rows(artifact: str, source: str, module_ms: dict[str, float], cost: dict | None) -> list[dict]:
+    """`modules[]` rows of one artifact: time, share of the module sum, params, GFLOPs and the paper's share beside it."""
+    # Shares of everything timed, unattributed time included, so they add up to 100 %.
+    total = sum(module_ms.values()) or 1.0
+    shares = paper_shares()
+    rows = []
+    for m in MODULES + (("other",) if "other" in module_ms else ()):
+        if m not in module_ms:
+            continue
+        c = (cost or {}).get(m, {})
+        rows.append({"artifact": artifact, "module": m, "source": source, "time_ms": float(module_ms[m]),
+                     "share": float(module_ms[m]) / total, "params": c.get("params"), "gflops": c.get("gflops"),
+                     "paper_ms": PAPER_REFERENCE["modules_ms"].get(m), "paper_share": shares.get(m)})
+    return rows
+
+
+# ------------------------------------------------------------------ ORT profiles
+
+def names_map_path(onnx_path: str | Path) -> Path:
+    """Where the exporter saves ONNX node name -> torch module path: `X.names.json` beside `X.onnx`."""
+    p = Path(onnx_path)
+    return p.with_suffix(".names.json")
+
+
+def load_names_map(onnx_path: str | Path, manifest=None) -> tuple[dict[str, str], Path]:
+    """The node -> module map of an ONNX artifact; an int8 artifact may use its fp32 sibling's map (same node names)."""
+    p = Path(onnx_path)
+    candidates = [names_map_path(p)]
+    if manifest is not None and manifest.precision != "fp32":
+        # lightavseg-tiny.onnx-ort-w8a8.onnx -> lightavseg-tiny.fp32.names.json: QDQ keeps the float node names.
+        prefix = p.name.split(".")[0]
+        suffix = "" if manifest.module == "model" else f".{manifest.module}"
+        candidates.append(p.with_name(f"{prefix}.fp32{suffix}.names.json"))
+    for c in candidates:
+        if c.is_file():
+            try:
+                return json.loads(c.read_text()), c
+            except (OSError, json.JSONDecodeError) as exc:
+                raise UserError(f"cannot read node->module map {c}: {exc}") from None
+    raise UserError(f"no node->module map for {p} (looked for {', '.join(str(c) for c in candidates)}); "
+                    "re-export with lavseg-export, which writes it beside the ONNX file")
+
+
+def top_module(path: str) -> str:
+    """Torch module path -> one of MODULES (or 'other'); the waveform graph nests the network under `net.`."""
+    parts = [s for s in path.split(".") if s]
+    if parts and parts[0] == "net":
+        parts = parts[1:]
+    if parts and parts[0] in MODULES:
+        return parts[0]
+    return "other"
+
+
+def output_producers(onnx_path: str | Path) -> dict[str, str]:
+    """Tensor name -> name of the node producing it, read from the artifact (ORT names some rewritten nodes by tensor)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception:  # an unreadable graph only costs the tensor-name fallback
+        return {}
+    return {o: n.name for n in model.graph.node for o in n.output}
+
+
+def map_node(name: str, names: dict[str, str], producers: dict[str, str] | None = None) -> str | None:
+    """Module of a profiled node: its own name, else the exported node it was made from (ORT fusion and QDQ rename nodes)."""
+    producers = producers or {}
+
+    def lookup(key: str) -> str | None:
+        if key in names:
+            return names[key]
+        if key in producers and producers[key] in names:
+            return names[producers[key]]
+        return None
+
+    found = lookup(name)
+    if found is not None:
+        return found
+    # ORT suffixes fused/quantized/re-laid-out nodes (`_fused`, `_quant`, `_nchwc`, `_token_N`), some named after
+    # their output tensor: strip suffixes until a known node or tensor name appears.
+    base = name
+    for sep in ("_token_", "_fused", "_quant", "_nchwc", "_output", "/"):
+        if sep in base:
+            base = base.split(sep)[0]
+            found = lookup(base)
+            if found is not None:
+                return found
+    return None
+
+
+def parse_ort_profile(trace_path: str | Path, names: dict[str, str], skip_runs: int = 0,
+                      producers: dict[str, str] | None = None) -> dict:
+    """Per-module kernel time (ms per run) from an ORT profile JSON trace, and the mean model_run time.
+
+    `skip_runs` leading model_run events (warm-up) and the nodes inside them are ignored.
+    """
+    try:
+        events = json.loads(Path(trace_path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read onnxruntime profile {trace_path}: {exc}") from None
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
+    runs = runs[skip_runs:]
+    if not runs:
+        raise UserError(f"onnxruntime profile {trace_path} holds no timed model_run")
+    start = runs[0]["ts"]
+    per_module: dict[str, float] = {}
+    mapped_nodes = unmapped_nodes = 0
+    unmapped_ops: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time") or e["ts"] < start:
+            continue
+        node = e["name"][: -len("_kernel_time")]
+        path = map_node(node, names, producers)
+        dur_ms = e["dur"] / 1e3
+        if path is None:
+            unmapped_nodes += 1
+            op = e.get("args", {}).get("op_name", "?")
+            unmapped_ops[op] = unmapped_ops.get(op, 0.0) + dur_ms
+            key = "other"
+        else:
+            mapped_nodes += 1
+            key = top_module(path)
+        per_module[key] = per_module.get(key, 0.0) + dur_ms
+    n = len(runs)
+    per_run = {k: v / n for k, v in per_module.items()}
+    whole = sum(r["dur"] for r in runs) / n / 1e3
+    kernel_total = sum(per_run.values())
+    return {"module_ms": per_run, "model_run_ms": whole, "runs": n, "kernel_ms": kernel_total,
+            "mapped_fraction": (kernel_total - per_run.get("other", 0.0)) / kernel_total if kernel_total else 0.0,
+            "nodes_mapped": mapped_nodes // n, "nodes_unmapped": unmapped_nodes // n,
+            "unmapped_by_op_ms": {k: v / n for k, v in sorted(unmapped_ops.items(), key=lambda kv: -kv[1])}}

@@ -1,0 +1,170 @@
+"""The versioned JSON benchmark report: its name, version and a validator (stdlib only).
+
+The field-by-field description lives in SCHEMA.md next to this file. Bump
+REPORT_SCHEMA_VERSION on any incompatible change; readers refuse newer versions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UserError
+
+__all__ = ["REPORT_SCHEMA", "REPORT_SCHEMA_VERSION", "ReportSchemaError", "validate_report",
+           "MACHINE_KINDS", "EXECUTIONS", "MODULE_NAMES", "MODULE_SOURCES"]
+
+REPORT_SCHEMA = "lightavseg-bench-report"
+REPORT_SCHEMA_VERSION = 1
+
+MACHINE_KINDS = ("host", "device")
+EXECUTIONS = ("native", "emulated (qemu)")
+MODULE_NAMES = ("visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head")
+MODULE_SOURCES = ("split", "ort_profile")
+LATENCY_KEYS = ("p50", "p90", "p99", "mean", "std", "min", "max", "runs", "fps")
+
+
+class ReportSchemaError(UserError):
+    """A benchmark report does not follow the schema (or is of a newer version)."""
+
+
+_NUM = (int, float)
+_OPT_NUM = (int, float, type(None))
+_OPT_STR = (str, type(None))
+_OPT_INT = (int, type(None))
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def _check(d: dict[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
+    """Return d[key] after checking it exists and has one of `types` (bool never passes as a number)."""
+    path = f"{where}.{key}" if where else key
+    if key not in d:
+        raise ReportSchemaError(f"bench report: missing field {path!r}")
+    value = d[key]
+    types = types if isinstance(types, tuple) else (types,)
+    is_bool_as_number = isinstance(value, bool) and bool not in types
+    if is_bool_as_number or not isinstance(value, types):
+        raise ReportSchemaError(f"bench report: field {path!r} must be {_type_name(types)}, got {type(value).__name__}")
+    return value
+
+
+def _check_choice(d: dict[str, Any], key: str, choices: tuple[str, ...], where: str) -> None:
+    value = _check(d, key, str, where)
+    if value not in choices:
+        raise ReportSchemaError(f"bench report: field {where}.{key!r} is {value!r}; expected one of {', '.join(choices)}")
+
+
+def _check_latency(d: dict[str, Any], where: str) -> None:
+    lat = _check(d, "latency_ms", dict, where)
+    for k in LATENCY_KEYS:
+        _check(lat, k, int if k == "runs" else _NUM, f"{where}.latency_ms")
+    if lat["runs"] < 1:
+        raise ReportSchemaError(f"bench report: field {where}.latency_ms.runs must be >= 1, got {lat['runs']}")
+
+
+def _check_machine(m: dict[str, Any]) -> None:
+    w = "machine"
+    _check_choice(m, "kind", MACHINE_KINDS, w)
+    _check_choice(m, "execution", EXECUTIONS, w)
+    _check(m, "label", str, w)
+    _check(m, "arch", str, w)
+    _check(m, "os", str, w)
+    _check(m, "cpu_model", str, w)
+    _check(m, "logical_cpus", int, w)
+    _check(m, "physical_cores", int, w)
+    _check(m, "cpu_flags", list, w)
+    _check(m, "governor", _OPT_STR, w)
+    _check(m, "libraries", dict, w)
+
+
+def _check_artifact(a: dict[str, Any], where: str) -> None:
+    _check(a, "label", str, where)
+    _check(a, "file", str, where)
+    _check(a, "sha256", _OPT_STR, where)
+    _check(a, "format", str, where)
+    _check(a, "precision", str, where)
+    _check(a, "preset", _OPT_STR, where)
+    _check(a, "module", str, where)
+    _check(a, "size_mb", _OPT_NUM, where)
+    rt = _check(a, "runtime", dict, where)
+    _check(rt, "name", str, f"{where}.runtime")
+    _check_latency(a, where)
+    _check(a, "cold_start_ms", _OPT_NUM, where)
+    _check(a, "peak_rss_mb", _OPT_NUM, where)
+    _check(a, "ratio_to_baseline", _OPT_NUM, where)
+    _check(a, "gflops", _OPT_NUM, where)
+    _check(a, "gflops_per_s", _OPT_NUM, where)
+    _check(a, "fraction_of_peak", _OPT_NUM, where)
+    _check(a, "non_delegated_ops", _OPT_INT, where)
+
+
+def _check_module_row(r: dict[str, Any], where: str) -> None:
+    _check(r, "artifact", str, where)
+    _check_choice(r, "module", MODULE_NAMES + ("other",), where)
+    _check_choice(r, "source", MODULE_SOURCES, where)
+    _check(r, "time_ms", _NUM, where)
+    _check(r, "share", _NUM, where)
+    _check(r, "params", _OPT_INT, where)
+    _check(r, "gflops", _OPT_NUM, where)
+
+
+def _check_module_sum(r: dict[str, Any], where: str) -> None:
+    _check(r, "artifact", str, where)
+    _check_choice(r, "source", MODULE_SOURCES, where)
+    _check(r, "sum_ms", _NUM, where)
+    _check(r, "whole_ms", _NUM, where)
+    _check(r, "rel_diff", _NUM, where)
+    _check(r, "tolerance", _NUM, where)
+    _check(r, "within_tolerance", bool, where)
+
+
+def validate_report(d: dict) -> None:
+    """Raise ReportSchemaError naming the first field that does not follow the schema; return None if valid."""
+    if not isinstance(d, dict):
+        raise ReportSchemaError(f"bench report must be a JSON object, got {type(d).__name__}")
+    if d.get("schema") != REPORT_SCHEMA:
+        raise ReportSchemaError(f"bench report: field 'schema' is {d.get('schema')!r}; expected {REPORT_SCHEMA!r}")
+    version = _check(d, "schema_version", int, "")
+    if version > REPORT_SCHEMA_VERSION:
+        raise ReportSchemaError(f"bench report schema_version {version} is newer than this tool reads "
+                                f"({REPORT_SCHEMA_VERSION}); upgrade lightavseg-mobile")
+    if version < 1:
+        raise ReportSchemaError(f"bench report: field 'schema_version' must be >= 1, got {version}")
+    _check(d, "created", str, "")
+    git = _check(d, "git", dict, "")
+    _check(git, "commit", _OPT_STR, "git")
+    _check(git, "dirty", (bool, type(None)), "git")
+    _check_machine(_check(d, "machine", dict, ""))
+    proto = _check(d, "protocol", dict, "")
+    for k in ("warmup", "runs", "block", "threads"):
+        _check(proto, k, int, "protocol")
+    _check(proto, "baseline", _OPT_STR, "protocol")
+    peak = _check(d, "matmul_peak", (dict, type(None)), "")
+    if peak is not None:
+        _check(peak, "gflops_per_s", _NUM, "matmul_peak")
+        _check(peak, "size", int, "matmul_peak")
+        _check(peak, "threads", int, "matmul_peak")
+    artifacts = _check(d, "artifacts", list, "")
+    for i, a in enumerate(artifacts):
+        if not isinstance(a, dict):
+            raise ReportSchemaError(f"bench report: field 'artifacts[{i}]' must be dict, got {type(a).__name__}")
+        _check_artifact(a, f"artifacts[{i}]")
+    for key, check in (("modules", _check_module_row), ("module_sums", _check_module_sum)):
+        rows = _check(d, key, list, "")
+        for i, r in enumerate(rows):
+            if not isinstance(r, dict):
+                raise ReportSchemaError(f"bench report: field '{key}[{i}]' must be dict, got {type(r).__name__}")
+            check(r, f"{key}[{i}]")
+    _check(d, "parity", dict, "")
+    paper = _check(d, "paper_reference", dict, "")
+    _check(paper, "source", str, "paper_reference")
+    _check(paper, "device", str, "paper_reference")
+    _check(paper, "total_ms", _NUM, "paper_reference")
+    _check(paper, "modules_ms", dict, "paper_reference")
+    _check(d, "targets", list, "")
+    incomplete = _check(d, "incomplete", bool, "")
+    reason = _check(d, "incomplete_reason", _OPT_STR, "")
+    if incomplete and not reason:
+        raise ReportSchemaError("bench report: field 'incomplete_reason' must say why when 'incomplete' is true")

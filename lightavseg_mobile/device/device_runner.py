@@ -1,0 +1,285 @@
+"""The benchmark runner that runs ON the device (Python + numpy + ONNX Runtime / LiteRT, never torch).
+
+It is pushed as the top-level script of a bundle (see runner_bundle.py) next to the package modules
+it imports, the artifacts with their manifests and the held-out inputs as .npy:
+
+    python3 BUNDLE/device_runner.py --bundle BUNDLE --out RUNDIR --plan '{json}'
+
+It loads every artifact (delegate checked against what was asked), times them with the host's
+protocol (warm-up, interleaved rounds, same summary), measures cold start and peak RSS of each
+whole model in a fresh child process, runs the held-out frames through every whole model and
+writes RUNDIR/result.json after every phase (so a killed run still leaves what it finished) and
+RUNDIR/outputs/LABEL.npy. Exit 0 when complete, 3 for a delegate that is unavailable without
+--allow-fallback, 1 for any other failure; the last stderr line is then a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+RESULT_FILE = "result.json"
+PID_FILE = "runner.pid"
+EXIT_DELEGATE = 3
+RUNNER_VERSION = 1
+# What each runtime calls the delegate the user asked for; None: not reachable from Python.
+_DELEGATE_NAMES = {
+    "onnxruntime": {"auto": "cpu", "cpu": "cpu", "xnnpack": "xnnpack", "nnapi": "nnapi", "gpu": None},
+    "litert": {"auto": "xnnpack", "cpu": "none", "xnnpack": "xnnpack", "nnapi": None, "gpu": None},
+}
+# The runtime's own CPU path, used when a fallback is allowed.
+_FALLBACK = {"onnxruntime": "cpu", "litert": "xnnpack"}
+_T0 = time.perf_counter()
+
+
+class DelegateUnavailable(Exception):
+    """The requested delegate cannot run this artifact here and no fallback was allowed."""
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (rename), so a pull never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("numpy", "onnxruntime", "ai-edge-litert", "tflite-runtime"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def runtime_of(manifest_format: str) -> str:
+    """onnxruntime for onnx artifacts, litert for tflite ones."""
+    return {"onnx": "onnxruntime", "tflite": "litert"}[manifest_format]
+
+
+def load_with_delegate(path: Path, fmt: str, delegate: str, allow_fallback: bool, threads: int) -> tuple[Any, dict[str, Any]]:
+    """Load an artifact with the asked delegate; return (runtime, {requested, used, fallback})."""
+    from lightavseg_mobile.errors import UserError
+    from lightavseg_mobile.runtime import load_runtime
+
+    runtime = runtime_of(fmt)
+    wanted = _DELEGATE_NAMES[runtime][delegate]
+    reason = None
+    rt = None
+    if wanted is None:
+        reason = f"{delegate} is not available to {runtime} from Python on this device"
+    else:
+        try:
+            rt = load_runtime(path, runtime=runtime, threads=threads, delegate=wanted)
+        except UserError as exc:
+            if "not available" not in str(exc) and "did not start" not in str(exc):
+                raise
+            reason = str(exc)
+        if rt is not None:
+            used = rt.info().get("delegate")
+            # LiteRT says "none" when XNNPACK was asked for but took nothing.
+            if delegate == "xnnpack" and used not in ("xnnpack",):
+                reason = f"{runtime} did not apply XNNPACK to {path.name} (delegate {used!r})"
+    outcome: dict[str, Any] = {"requested": delegate, "used": delegate, "fallback": None}
+    if reason is None:
+        assert rt is not None
+        outcome["used"] = _cpu_name(rt.info().get("delegate", delegate))
+        return rt, outcome
+    if not allow_fallback:
+        raise DelegateUnavailable(f"delegate {delegate!r} is unavailable for {path.name} ({reason}); "
+                                  "pass --allow-fallback to run on the CPU path instead")
+    if rt is None:
+        rt = load_runtime(path, runtime=runtime, threads=threads, delegate=_FALLBACK[runtime])
+    outcome["used"] = _cpu_name(rt.info().get("delegate", _FALLBACK[runtime]))
+    outcome["fallback"] = {"from": delegate, "to": outcome["used"], "reason": reason}
+    return rt, outcome
+
+
+def _cpu_name(delegate: str) -> str:
+    """LiteRT reports its builtin kernels as delegate "none": that is the cpu path."""
+    return "cpu" if delegate == "none" else delegate
+
+
+def synthetic_inputs(manifest: Any, seed: int = 0) -> dict[str, Any]:
+    """Deterministic float32 inputs of the artifact's logical shapes (for sub-model timing)."""
+    import numpy as np
+
+    from lightavseg_mobile.runtime.tensors import logical_shape
+
+    rng = np.random.default_rng(seed)
+    return {s.name: rng.standard_normal([max(1, d) for d in logical_shape(s)]).astype(np.float32)
+            for s in manifest.inputs}
+
+
+def heldout_inputs(bundle: Path, manifest: Any) -> list[dict[str, Any]]:
+    """One feed per held-out frame for a whole-model artifact (frame + the audio form it takes)."""
+    import numpy as np
+
+    names = [s.name for s in manifest.inputs]
+    arrays = {n: np.load(bundle / "inputs" / f"{n}.npy") for n in names}
+    count = len(next(iter(arrays.values())))
+    return [{n: arrays[n][i:i + 1] for n in names} for i in range(count)]
+
+
+def _first_feed(bundle: Path, manifest: Any) -> dict[str, Any]:
+    return heldout_inputs(bundle, manifest)[0] if manifest.module == "model" else synthetic_inputs(manifest)
+
+
+def cold_child(bundle: Path, entry: dict[str, Any], plan: dict[str, Any]) -> int:
+    """Child mode: load one artifact, run it once, print one JSON line (peak RSS), exit."""
+    from lightavseg_mobile.bench.protocol import process_peak_rss_mb
+    from lightavseg_mobile.export.manifest import load_manifest
+
+    manifest, _ = load_manifest(bundle / entry["manifest"], verify=False)
+    rt, _ = load_with_delegate(bundle / entry["manifest"], manifest.format, plan["delegate"], plan["allow_fallback"],
+                               plan["threads"])
+    rt.run(_first_feed(bundle, manifest))
+    print(json.dumps({"first_result": True, "peak_rss_mb": process_peak_rss_mb()}), flush=True)
+    return 0
+
+
+def _cold_start(bundle: Path, entry: dict[str, Any], plan: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Spawn a fresh interpreter for one artifact: wall time to its first result, and its peak RSS."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--bundle", str(bundle), "--plan", json.dumps(plan),
+           "--cold", entry["label"], "--out", "."]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        elapsed = (time.perf_counter() - t0) * 1000.0
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"cold_start_ms": None, "peak_rss_mb": None, "error": f"cold-start child timed out after {timeout:g} s"}
+    try:
+        info = json.loads(line)
+    except ValueError:
+        last = (err or "").strip().splitlines()[-1:] or ["no output"]
+        return {"cold_start_ms": None, "peak_rss_mb": None, "error": f"cold-start child failed: {last[0][:200]}"}
+    return {"cold_start_ms": elapsed, "peak_rss_mb": info.get("peak_rss_mb"), "error": None}
+
+
+def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
+    """Main mode: load, time, cold-start, held-out outputs; result.json rewritten after each phase."""
+    import numpy as np
+
+    from lightavseg_mobile.bench.protocol import interleaved_timing, process_peak_rss_mb
+    from lightavseg_mobile.export.manifest import load_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "outputs").mkdir(exist_ok=True)
+    result: dict[str, Any] = {
+        "runner_version": RUNNER_VERSION, "complete": False, "phase": "load", "libraries": _versions(),
+        "machine": platform.machine(), "import_ms": (time.perf_counter() - _T0) * 1000.0,
+        "plan": plan, "artifacts": {}, "errors": [],
+    }
+    path = out / RESULT_FILE
+    _write_json(path, result)
+    runtimes: dict[str, Any] = {}
+    feeds: dict[str, dict[str, Any]] = {}
+    for entry in plan["artifacts"]:
+        label = entry["label"]
+        mpath = bundle / entry["manifest"]
+        manifest, _ = load_manifest(mpath, verify=True)  # the bundle's copy must be the exported bytes
+        t0 = time.perf_counter()
+        rt, delegate = load_with_delegate(mpath, manifest.format, plan["delegate"], plan["allow_fallback"], plan["threads"])
+        load_ms = (time.perf_counter() - t0) * 1000.0
+        feed = _first_feed(bundle, manifest)
+        t0 = time.perf_counter()
+        rt.run(feed)
+        first_ms = (time.perf_counter() - t0) * 1000.0
+        runtimes[label], feeds[label] = rt, feed
+        result["artifacts"][label] = {"module": manifest.module, "runtime": rt.info(), "delegate": delegate,
+                                      "load_ms": load_ms, "first_run_ms": first_ms, "samples_ms": None,
+                                      "cold_start_ms": None, "peak_rss_mb": None, "outputs": None}
+        _write_json(path, result)
+
+    result["phase"] = "time"
+    _write_json(path, result)
+    runners = {label: (lambda rt=rt, feed=feeds[label]: rt.run(feed)) for label, rt in runtimes.items()}
+    samples = interleaved_timing(runners, warmup=plan["warmup"], runs=plan["runs"], block=plan["block"])
+    for label, values in samples.items():
+        result["artifacts"][label]["samples_ms"] = values
+    result["process_peak_rss_mb"] = process_peak_rss_mb()
+    _write_json(path, result)
+
+    if plan.get("outputs", True):
+        result["phase"] = "outputs"
+        _write_json(path, result)
+        for entry in plan["artifacts"]:
+            if not entry.get("whole"):
+                continue
+            label = entry["label"]
+            rt = runtimes[label]
+            outs = [rt.run(feed)["mask_logits"] for feed in heldout_inputs(bundle, rt.manifest)]
+            name = f"outputs/{label}.npy"
+            np.save(out / name, np.concatenate(outs).astype(np.float32))
+            result["artifacts"][label]["outputs"] = name
+            _write_json(path, result)
+
+    if plan.get("cold_start", True):
+        result["phase"] = "cold_start"
+        _write_json(path, result)
+        runtimes.clear()  # free the models before measuring fresh processes
+        for entry in plan["artifacts"]:
+            if not entry.get("whole"):
+                continue
+            cold = _cold_start(bundle, entry, plan, timeout=plan.get("cold_timeout_s", 600.0))
+            row = result["artifacts"][entry["label"]]
+            row["cold_start_ms"], row["peak_rss_mb"] = cold["cold_start_ms"], cold["peak_rss_mb"]
+            if cold["error"]:
+                result["errors"].append(f"{entry['label']}: {cold['error']}")
+            _write_json(path, result)
+
+    result["phase"] = "done"
+    result["complete"] = True
+    result["wall_s"] = time.perf_counter() - _T0
+    _write_json(path, result)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point on the device; one-line errors on stderr, exit codes as in the module docstring."""
+    ap = argparse.ArgumentParser(prog="device_runner.py")
+    ap.add_argument("--bundle", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--plan", required=True, help="the run plan as JSON")
+    ap.add_argument("--cold", default=None, help="child mode: label of the one artifact to cold-start")
+    args = ap.parse_args(argv)
+    bundle = args.bundle.resolve()
+    # The bundle holds the package modules the runner needs (numpy-only parts of lightavseg_mobile).
+    sys.path.insert(0, str(bundle))
+    plan = json.loads(args.plan)
+    if args.cold is None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        # Lets the host kill this process group if it is interrupted or times out.
+        (args.out / PID_FILE).write_text(f"{os.getpid()} {os.getpgid(0)}\n")
+    try:
+        if args.cold is not None:
+            entry = next(e for e in plan["artifacts"] if e["label"] == args.cold)
+            return cold_child(bundle, entry, plan)
+        return run(bundle, args.out, plan)
+    except DelegateUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DELEGATE
+    except Exception as exc:  # noqa: BLE001 - the host shows this one line; the traceback goes before it
+        traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

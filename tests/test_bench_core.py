@@ -1,0 +1,172 @@
+"""lavseg-bench pieces without processes: timing protocol, statistics, schema, ORT profile mapping, targets, report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lightavseg_mobile.bench import modules as mod
+from lightavseg_mobile.bench.protocol import interleaved_timing, process_peak_rss_mb, summarize
+from lightavseg_mobile.bench.report import markdown, write_report
+from lightavseg_mobile.bench.run import targets_check
+from lightavseg_mobile.bench.schema import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, ReportSchemaError, validate_report
+from lightavseg_mobile.errors import UserError
+
+
+def test_interleaving_round_robin_in_blocks_and_warmup_discarded():
+    calls: list[str] = []
+    runners = {k: (lambda k=k: calls.append(k)) for k in ("a", "b", "c")}
+    out = interleaved_timing(runners, warmup=2, runs=5, block=2)
+    # Warm-up: one call per label per round; then blocks of 2, the last block short.
+    assert calls[:6] == ["a", "b", "c", "a", "b", "c"]
+    assert calls[6:] == ["a", "a", "b", "b", "c", "c"] * 2 + ["a", "b", "c"]
+    assert {k: len(v) for k, v in out.items()} == {"a": 5, "b": 5, "c": 5}
+    assert all(x >= 0 for v in out.values() for x in v)
+
+
+def test_timing_measures_the_callable():
+    import time
+
+    out = interleaved_timing({"slow": lambda: time.sleep(0.004), "fast": lambda: None}, warmup=0, runs=3)
+    assert min(out["slow"]) >= 3.5  # ms
+    assert max(out["fast"]) < min(out["slow"])
+
+
+@pytest.mark.parametrize("kw", [dict(warmup=0, runs=0), dict(warmup=-1, runs=2), dict(warmup=0, runs=2, block=0)])
+def test_timing_rejects_bad_counts(kw):
+    with pytest.raises(UserError):
+        interleaved_timing({"a": lambda: None}, **kw)
+
+
+def test_summarize_statistics():
+    s = summarize([float(x) for x in range(1, 101)])
+    assert s["p50"] == pytest.approx(50.5)
+    assert s["p90"] == pytest.approx(90.1)
+    assert s["p99"] == pytest.approx(99.01)
+    assert s["mean"] == pytest.approx(50.5)
+    assert s["std"] == pytest.approx(np.std(np.arange(1, 101), ddof=1))
+    assert (s["min"], s["max"], s["runs"]) == (1.0, 100.0, 100)
+    assert s["fps"] == pytest.approx(1000 / 50.5)
+    assert summarize([4.0])["std"] == 0.0
+    with pytest.raises(UserError):
+        summarize([])
+
+
+def test_peak_rss_grows_with_allocation():
+    before = process_peak_rss_mb()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB touched
+    after = process_peak_rss_mb()
+    assert before > 1 and after >= before + 50
+    del block
+
+
+def _report() -> dict:
+    lat = summarize([10.0, 11.0, 12.0])
+    art = {"label": "x.fp32.onnx", "file": "x.fp32.onnx", "sha256": "ab", "format": "onnx", "precision": "fp32",
+           "preset": "lightavseg-tiny", "module": "model", "kind": "ours", "size_mb": 1.0,
+           "runtime": {"name": "onnxruntime", "runtime": "onnxruntime", "threads": 2}, "latency_ms": lat,
+           "samples_ms": [10.0, 11.0, 12.0], "cold_start_ms": 500.0, "peak_rss_mb": 80.0, "ratio_to_baseline": 0.5,
+           "gflops": 1.0, "gflops_per_s": 90.9, "fraction_of_peak": 0.3, "non_delegated_ops": 0}
+    int8 = dict(art, label="x.int8.onnx", precision="int8", latency_ms=summarize([14.0, 15.0, 16.0]), non_delegated_ops=3)
+    peer = dict(art, label="x.executorch", kind="peer", format="pte", latency_ms=summarize([8.0, 9.0, 10.0]))
+    rows = [art, int8, peer]
+    peak = {"gflops_per_s": 300.0, "size": 1024, "threads": 2}
+    return {"schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION, "created": "2026-01-01T00:00:00Z",
+            "git": {"commit": None, "dirty": None},
+            "machine": {"kind": "host", "execution": "native", "label": "host x86_64, CPU, 2 cores", "arch": "x86_64",
+                        "os": "Linux", "cpu_model": "CPU", "logical_cpus": 2, "physical_cores": 2, "cpu_flags": ["avx2"],
+                        "governor": None, "libraries": {"numpy": "2"}},
+            "protocol": {"warmup": 1, "runs": 3, "block": 1, "threads": 2, "baseline": None},
+            "matmul_peak": peak, "artifacts": rows,
+            "modules": mod.module_rows("x.fp32.onnx", "split", {"visual": 8.0, "audio": 1.0, "reciprocal_encoder": 0.5,
+                                                                 "fusion_decoder": 0.5, "seg_head": 1.0}, None),
+            "module_sums": [mod.sum_check("x.fp32.onnx", "split", {"visual": 8.0, "audio": 1.0, "reciprocal_encoder": 0.5,
+                                                                    "fusion_decoder": 0.5, "seg_head": 1.0}, 11.0)],
+            "parity": {}, "paper_reference": dict(mod.PAPER_REFERENCE), "targets": targets_check(rows, peak), "extra": {},
+            "incomplete": False, "incomplete_reason": None}
+
+
+def test_valid_report_passes_and_bad_fields_are_named():
+    r = _report()
+    validate_report(r)
+    bad = json.loads(json.dumps(r))
+    del bad["artifacts"][1]["latency_ms"]["p99"]
+    with pytest.raises(ReportSchemaError, match=r"artifacts\[1\]\.latency_ms\.p99"):
+        validate_report(bad)
+    bad = json.loads(json.dumps(r))
+    bad["machine"]["execution"] = "emulated"
+    with pytest.raises(ReportSchemaError, match="execution"):
+        validate_report(bad)
+    bad = json.loads(json.dumps(r))
+    bad["schema_version"] = REPORT_SCHEMA_VERSION + 1
+    with pytest.raises(ReportSchemaError, match="newer"):
+        validate_report(bad)
+    bad = json.loads(json.dumps(r))
+    bad["incomplete"] = True
+    with pytest.raises(ReportSchemaError, match="incomplete_reason"):
+        validate_report(bad)
+
+
+def test_targets_say_by_how_much():
+    t = {(x["name"].split()[0], x["met"]) for x in _report()["targets"]}
+    assert ("best", False) in t  # 30 % of peak < 50 %; best ours 11 ms vs peer 9 ms
+    rows = {x["name"]: x for x in _report()["targets"]}
+    assert "20.0 points short" in rows["best fp32 artifact >= 50% of matmul peak"]["detail"]
+    int8 = rows["int8 no slower than fp32 on the same runtime"]
+    assert not int8["met"] and int8["measured"] == pytest.approx(15 / 11) and "non-delegated ops: 3" in int8["detail"]
+    peer = rows["best ours at least as fast as best peer"]
+    assert not peer["met"] and peer["measured"] == pytest.approx(11 / 9)
+
+
+def test_module_sum_check_and_paper_shares():
+    ok = mod.sum_check("m", "split", {"visual": 9.0, "audio": 1.0}, 11.0)
+    assert ok["within_tolerance"] and ok["rel_diff"] == pytest.approx(-1 / 11)
+    off = mod.sum_check("m", "split", {"visual": 5.0}, 10.0)
+    assert not off["within_tolerance"]
+    shares = mod.paper_shares()
+    assert shares["visual"] == pytest.approx(139.4 / 163.5) and sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_ort_profile_maps_nodes_to_modules(tmp_path):
+    names = {"conv_1": "visual.stages.0.conv", "gemm_2": "audio.fc", "add_3": "net.fusion_decoder.steps.0"}
+    producers = {"v_out": "conv_1"}
+    ev = [{"cat": "Session", "name": "model_run", "ts": 0, "dur": 1000},  # warm-up, skipped
+          {"cat": "Node", "name": "conv_1_kernel_time", "ts": 10, "dur": 900, "args": {"op_name": "Conv"}},
+          {"cat": "Session", "name": "model_run", "ts": 2000, "dur": 1000},
+          {"cat": "Node", "name": "v_out_nchwc_kernel_time", "ts": 2010, "dur": 500, "args": {"op_name": "Conv"}},
+          {"cat": "Node", "name": "gemm_2_kernel_time", "ts": 2020, "dur": 200, "args": {"op_name": "Gemm"}},
+          {"cat": "Node", "name": "add_3_fused_kernel_time", "ts": 2030, "dur": 100, "args": {"op_name": "Add"}},
+          {"cat": "Node", "name": "ReorderOutput_kernel_time", "ts": 2040, "dur": 100, "args": {"op_name": "ReorderOutput"}}]
+    trace = tmp_path / "p.json"
+    trace.write_text(json.dumps(ev))
+    res = mod.parse_ort_profile(trace, names, skip_runs=1, producers=producers)
+    assert res["runs"] == 1 and res["model_run_ms"] == pytest.approx(1.0)
+    assert res["module_ms"] == pytest.approx({"visual": 0.5, "audio": 0.2, "fusion_decoder": 0.1, "other": 0.1})
+    assert res["mapped_fraction"] == pytest.approx(0.8 / 0.9)
+    assert res["unmapped_by_op_ms"] == pytest.approx({"ReorderOutput": 0.1})
+
+
+def test_markdown_and_plots_written(tmp_path):
+    r = _report()
+    written = write_report(r, tmp_path)
+    md = written["markdown"].read_text()
+    for name in ("bench_latency.png", "bench_modules.png", "bench_size_latency_miou.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+        assert f"]({name})" in md
+    assert "not measured here" in md and "x.int8.onnx" in md and "**no**" in md
+    assert json.loads(written["json"].read_text())["schema"] == REPORT_SCHEMA
+    assert "| 85.3%" in markdown(r)
+
+
+def test_interaction_scaling_ours_linear_dense_quadratic_in_flops():
+    from lightavseg_mobile.bench.scaling import interaction_scaling
+
+    res = interaction_scaling("lightavseg-tiny", sizes=(64, 128, 256), warmup=0, runs=1, threads=1)
+    assert [r["size"] for r in res["rows"]] == [64, 128, 256]
+    assert all(r["ours_ms"] > 0 and r["dense_ms"] > 0 for r in res["rows"])
+    # FLOPs are exact counts: ours grows with H*W, dense with (H*W)^2 once attention dominates.
+    assert 0.8 < res["slopes"]["ours_flops"] < 1.2
+    assert res["slopes"]["dense_flops"] > 1.5
+    assert res["rows"][-1]["dense_gflops"] > 3 * res["rows"][-1]["ours_gflops"]
