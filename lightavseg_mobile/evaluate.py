@@ -77,14 +77,15 @@ def evaluate(predict: Predictor, clips: Sequence[Clip], contract: ImageContract,
 def audio_checks(predict: Predictor, clips: Sequence[Clip], contract: ImageContract) -> dict:
     """Does audio matter? mIoU with each clip's audio swapped for another's, and silent-clip foreground area.
 
-    - swapped: clip i gets the audio of clip (i + k) whose sounding set differs (k = len//2 rotation).
-    - silent: clips whose masks are empty everywhere; predicted foreground area with their own (silent)
-      audio vs. with the audio of a sounding clip, same frames.
+    - swapped: clip i gets the audio of clip (i + n//2) mod n.
+    - silent: clips whose masks are empty everywhere. `silent_area_ratio` is their mean predicted
+      foreground area over the mean predicted area on the sounding clips (area predicted with sound);
+      `silent_fg_area_with_donor_audio` also shows the silent frames fed a sounding clip's audio.
     """
     n = len(clips)
     shift = max(1, n // 2)
     normal, swapped = TaskMetrics(), TaskMetrics()
-    silent_area, sound_area = [], []
+    silent_area, sound_area, donor_area = [], [], []
     sounding = [c for c in clips if c.masks[c.mask_valid].any()]
     for i, clip in enumerate(clips):
         own = predict_clip(predict, clip, contract)
@@ -92,10 +93,13 @@ def audio_checks(predict: Predictor, clips: Sequence[Clip], contract: ImageContr
         other = clips[(i + shift) % n]
         sw = predict_clip(predict, clip, contract, logmel=other.logmel)
         swapped.update(sw, clip.masks, valid=clip.mask_valid)
-        if not clip.masks[clip.mask_valid].any() and sounding:
-            donor = sounding[i % len(sounding)]
+        if clip.masks[clip.mask_valid].any():
+            sound_area.append(float((own > 0).mean()))
+        else:
             silent_area.append(float((own > 0).mean()))
-            sound_area.append(float((predict_clip(predict, clip, contract, logmel=donor.logmel) > 0).mean()))
+            if sounding:
+                donor = sounding[i % len(sounding)]
+                donor_area.append(float((predict_clip(predict, clip, contract, logmel=donor.logmel) > 0).mean()))
     r_normal, r_swapped = normal.result(), swapped.result()
     out = {
         "miou": r_normal["miou"],
@@ -104,11 +108,12 @@ def audio_checks(predict: Predictor, clips: Sequence[Clip], contract: ImageContr
         "miou_drop_audio_swapped": r_normal["miou"] - r_swapped["miou"],
         "silent_clips": len(silent_area),
     }
-    if silent_area:
+    if silent_area and sound_area:
         a_silent, a_sound = float(np.mean(silent_area)), float(np.mean(sound_area))
         out.update(
             silent_fg_area=a_silent,
-            silent_fg_area_with_sound=a_sound,
+            sounding_fg_area=a_sound,
             silent_area_ratio=(a_silent / a_sound) if a_sound > 0 else float("inf"),
+            silent_fg_area_with_donor_audio=float(np.mean(donor_area)) if donor_area else float("nan"),
         )
     return out

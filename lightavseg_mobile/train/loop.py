@@ -250,6 +250,7 @@ def train_audio(
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = max(1, len(x_all) // cfg.batch_size)
     history = {"config": cfg.to_dict(), "epochs": []}
+    t_start = time.time()
     for epoch in range(cfg.epochs):
         perm = torch.randperm(len(x_all), generator=gen)
         total, correct = 0.0, 0
@@ -266,6 +267,7 @@ def train_audio(
         history["epochs"].append(row)
         if progress:
             print(json.dumps(row))
+    history["elapsed_s"] = time.time() - t_start
     model.eval()
     path = out / "audio.pt"
     meta = {"stage": "audio", "classes": list(class_names), "config": cfg.to_dict(),

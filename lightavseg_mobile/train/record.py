@@ -26,7 +26,7 @@ def plot_curves(histories: dict[str, dict], png: Path) -> None:
         ax_loss.plot(epochs, [e["loss"] for e in hist["epochs"]], marker="o", label=label)
         if hist["epochs"] and "val_miou" in hist["epochs"][0]:
             ax_iou.plot(epochs, [e["val_miou"] for e in hist["epochs"]], marker="o", label=label)
-    ax_loss.set(xlabel="epoch", ylabel="Dice + BCE + 0.5 L_msa", title="training loss")
+    ax_loss.set(xlabel="epoch", ylabel="loss (seg: Dice + BCE + 0.5 L_msa; audio: BCE)", title="training loss")
     ax_iou.set(xlabel="epoch", ylabel="mIoU (val, 224x224)", title="validation mIoU", ylim=(0, 1))
     for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
