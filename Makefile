@@ -11,7 +11,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256s
 help:
 	@echo "make demo   - set up .venv, evaluate the shipped model on the shipped held-out clips, print the report path"
 	@echo "make test   - set up .venv and run the whole test suite"
-	@echo "make arm64-device / arm64-device-stop - start/stop the emulated arm64 adb device"
+	@echo "make bench  - host benchmark suite (torch, ONNX Runtime, LiteRT, peers); results in benchmarks/results/"
+	@echo "make arm64-device / arm64-device-stop - start/stop the emulated arm64 adb device (root, apt)"
+	@echo "make android-test - JVM tests of the app core and the debug APK (Debian packages, no Gradle)"
+	@echo "make android-assets MODEL=exports/x.tflite - copy an exported model into the app"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 2; }

@@ -19,7 +19,7 @@ import numpy as np
 from lightavseg_mobile.audio import VGGISH, log_mel, log_mel_file, waveform_patches
 from lightavseg_mobile.audio.logmel_numpy import read_wav
 from lightavseg_mobile.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, frames_to_input
-from lightavseg_mobile.export.manifest import Manifest, Quantization, TensorSpec, artifact_sha256
+from lightavseg_mobile.export.manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path
 from lightavseg_mobile.io_atomic import write_text_atomic
 from lightavseg_mobile.metrics.task import logits_to_mask
 
@@ -163,14 +163,14 @@ def write_stand_in_export(folder: str | Path) -> Path:
         preprocessing={"image": {"size": IMAGE_SIZE, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
                        "audio": {"input": "logmel", "vggish": asdict(VGGISH)}},
     )
-    write_text_atomic(mdir / "model.manifest.json", man.to_json())
+    write_text_atomic(manifest_path(mdir / "model.tflite"), man.to_json())
     return art
 
 
 def _manifest_case(out: Path) -> dict:
     """The stand-in export under out/manifest/."""
     art = write_stand_in_export(out / "manifest")
-    return {"manifest": "manifest/model.manifest.json", "artifact": "manifest/model.tflite",
+    return {"manifest": "manifest/model.tflite.manifest.json", "artifact": "manifest/model.tflite",
             "tampered": "manifest/tampered.tflite", "sha256": artifact_sha256(art)}
 
 

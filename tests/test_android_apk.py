@@ -71,7 +71,7 @@ def test_apk_holds_app_core_and_assets_but_no_litert_stand_in(built: dict[str, P
     assert b"Lorg/tensorflow/lite/" not in dex
     assert b"built without the LiteRT library" in dex
     assert model.compress_type == zipfile.ZIP_STORED and model.file_size == built["model"].stat().st_size
-    assert "assets/model/model.manifest.json" in names
+    assert "assets/model/model.tflite.manifest.json" in names
     assert len(index["clips"]) == 2
     for clip in index["clips"]:
         assert f"assets/heldout/{clip['audio']}" in names

@@ -64,8 +64,8 @@ def test_golden_manifest_is_a_real_manifest(core_build: tuple[Path, str]) -> Non
     man, _ = load_manifest(build / "golden" / "manifest" / "model.tflite", verify=True)
     assert man.input("frame").quantization is not None
     tampered = build / "golden" / "manifest" / "tampered.tflite"
-    (build / "golden" / "manifest" / "tampered.manifest.json").write_text(
-        (build / "golden" / "manifest" / "model.manifest.json").read_text().replace('"model.tflite"', '"tampered.tflite"'))
+    (build / "golden" / "manifest" / "tampered.tflite.manifest.json").write_text(
+        (build / "golden" / "manifest" / "model.tflite.manifest.json").read_text().replace('"model.tflite"', '"tampered.tflite"'))
     with pytest.raises(ManifestError, match="does not match its manifest"):
         load_manifest(tampered, verify=True)
 

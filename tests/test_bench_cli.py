@@ -119,7 +119,7 @@ def test_tampered_artifact(capsys, exports, tmp_path):
 def test_newer_manifest_schema(capsys, exports, tmp_path):
     d = tmp_path / "n"
     shutil.copytree(exports, d)
-    mpath = d / f"{PRESET}.fp32.manifest.json"
+    mpath = d / f"{PRESET}.fp32.onnx.manifest.json"
     man = json.loads(mpath.read_text())
     man["schema_version"] = 99
     mpath.write_text(json.dumps(man))

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from lightavseg_mobile.device.emulator import DEFAULT_PORT
 REPO = Path(__file__).resolve().parents[1]
 SERIAL = f"127.0.0.1:{DEFAULT_PORT}"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+pytestmark = pytest.mark.slow  # the export with split sub-models dominates (minutes on a loaded 2-core host)
 MODULES = {"visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head"}
 
 
@@ -31,16 +33,20 @@ def _emulator(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def serial() -> str:
+def serial() -> Iterator[str]:
+    """The emulated device, started through its CLI (stopped again unless it was already running)."""
     if os.geteuid() != 0:
         if IN_CI:
             pytest.fail("CI=true but not root: the emulated device needs root", pytrace=False)
         pytest.skip("the emulated device needs root (apt, binfmt, namespaces, chroot)")
+    was_running = json.loads(_emulator("status", "--json", timeout=30).stdout or "{}").get("running", False)
     for step, timeout in (("deps", 900), ("build", 900), ("start", 120)):
         res = _emulator(step, timeout=timeout)
         if res.returncode != 0:
             pytest.fail(f"emulated device {step} failed: {res.stderr.strip() or res.stdout.strip()}", pytrace=False)
-    return SERIAL
+    yield SERIAL
+    if not was_running:
+        _emulator("stop", timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -53,8 +53,11 @@ def exported(tiny_ckpt, small_recipe, tmp_path_factory) -> Path:
 def test_onnx_fp32_and_int8_published_with_manifests(exported, tiny_ckpt):
     out = exported
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["lightavseg-tiny.fp32.manifest.json", "lightavseg-tiny.fp32.onnx",
-                     "lightavseg-tiny.quick-minmax.manifest.json", "lightavseg-tiny.quick-minmax.onnx"]
+    # X.names.json: ONNX node -> torch module path, published for per-module profiling.
+    assert files == ["lightavseg-tiny.fp32.names.json", "lightavseg-tiny.fp32.onnx", "lightavseg-tiny.fp32.onnx.manifest.json",
+                     "lightavseg-tiny.quick-minmax.onnx", "lightavseg-tiny.quick-minmax.onnx.manifest.json"]
+    names = json.loads((out / "lightavseg-tiny.fp32.names.json").read_text())
+    assert names and {v.split(".")[0] for v in names.values()} >= {"visual", "audio", "fusion_decoder", "seg_head"}
     fp32, _ = load_manifest(out / "lightavseg-tiny.fp32.onnx")
     int8, _ = load_manifest(out / "lightavseg-tiny.quick-minmax.onnx")
     net = create_model("lightavseg-tiny").for_inference()

@@ -422,3 +422,10 @@ def test_tensor_metrics_known_values():
     assert rep["sqnr_db"] == pytest.approx(10 * math.log10(55.0 / 1.5), abs=1e-12)
     with pytest.raises(UserError, match="shape"):
         tensor_report(x, x.T)
+
+
+def test_scalar_logits_are_accepted():
+    from lightavseg_mobile.metrics.task import logits_to_mask, sigmoid
+
+    assert sigmoid(np.float32(0.0)) == np.float32(0.5) and np.ndim(sigmoid(0.0)) == 0
+    assert bool(logits_to_mask(np.array(0.3))) and not bool(logits_to_mask(np.array(-0.3)))

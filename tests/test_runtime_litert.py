@@ -63,7 +63,7 @@ def write_manifest(path: Path, precision: str, signature) -> Manifest:
                    format="tflite", precision=precision, preset="test", module="model",
                    inputs=[spec("frame", "args_0", ins["args_0"]), spec("logmel", "args_1", ins["args_1"])],
                    outputs=[spec("mask_logits", "output_0", outs["output_0"])], preprocessing={})
-    path.with_name(path.stem + ".manifest.json").write_text(man.to_json())
+    path.with_name(path.name + ".manifest.json").write_text(man.to_json())
     return man
 
 
@@ -132,7 +132,7 @@ def test_info_reports_whether_xnnpack_was_applied_and_what_it_left(artifacts):
 
 
 def test_int8_io_is_quantized_and_dequantized_from_the_manifest(artifacts):
-    man = json.loads(artifacts["int8"].with_name("tiny-int8.manifest.json").read_text())
+    man = json.loads(artifacts["int8"].with_name("tiny-int8.tflite.manifest.json").read_text())
     frame_spec, out_spec = man["inputs"][0], man["outputs"][0]
     assert frame_spec["dtype"] == "int8" and out_spec["dtype"] == "int8"  # the test needs integer I/O to mean anything
     rt = LiteRTRuntime(artifacts["int8"], threads=1)
@@ -155,7 +155,7 @@ def test_int8_with_xnnpack_off_gives_the_same_integers(artifacts):
     x = sample(5)
     on = LiteRTRuntime(artifacts["int8"], threads=1, delegate="xnnpack").run(x)["mask_logits"]
     off = LiteRTRuntime(artifacts["int8"], threads=1, delegate="none").run(x)["mask_logits"]
-    scale = json.loads(artifacts["int8"].with_name("tiny-int8.manifest.json").read_text())["outputs"][0]["quantization"]["scale"]
+    scale = json.loads(artifacts["int8"].with_name("tiny-int8.tflite.manifest.json").read_text())["outputs"][0]["quantization"]["scale"]
     assert np.abs(on - off).max() <= scale + 1e-7  # XNNPACK and builtin int8 kernels may differ by one rounding step
 
 
@@ -163,9 +163,9 @@ def test_wrong_manifest_quantization_is_refused(artifacts, tmp_path):
     src = artifacts["int8"]
     art = tmp_path / src.name
     art.write_bytes(src.read_bytes())
-    man = json.loads(src.with_name("tiny-int8.manifest.json").read_text())
+    man = json.loads(src.with_name("tiny-int8.tflite.manifest.json").read_text())
     man["inputs"][0]["quantization"]["scale"] *= 2
-    (tmp_path / "tiny-int8.manifest.json").write_text(json.dumps(man))
+    (tmp_path / "tiny-int8.tflite.manifest.json").write_text(json.dumps(man))
     with pytest.raises(ManifestError, match="frame.*quantized with scale"):
         LiteRTRuntime(art, threads=1)
 
@@ -174,9 +174,9 @@ def test_wrong_signature_name_in_manifest_is_refused(artifacts, tmp_path):
     src = artifacts["fp32"]
     art = tmp_path / src.name
     art.write_bytes(src.read_bytes())
-    man = json.loads(src.with_name("tiny-fp32.manifest.json").read_text())
+    man = json.loads(src.with_name("tiny-fp32.tflite.manifest.json").read_text())
     man["outputs"][0]["artifact_name"] = "mask"
-    (tmp_path / "tiny-fp32.manifest.json").write_text(json.dumps(man))
+    (tmp_path / "tiny-fp32.tflite.manifest.json").write_text(json.dumps(man))
     with pytest.raises(ManifestError, match="output_0"):
         LiteRTRuntime(art, threads=1)
 
@@ -186,7 +186,7 @@ def test_tampered_tflite_is_refused(artifacts, tmp_path):
     data = bytearray(src.read_bytes())
     data[len(data) // 2] ^= 0x01
     (tmp_path / src.name).write_bytes(bytes(data))
-    (tmp_path / "tiny-fp32.manifest.json").write_text(src.with_name("tiny-fp32.manifest.json").read_text())
+    (tmp_path / "tiny-fp32.tflite.manifest.json").write_text(src.with_name("tiny-fp32.tflite.manifest.json").read_text())
     with pytest.raises(ManifestError, match="does not match its manifest"):
         LiteRTRuntime(tmp_path / src.name)
 
@@ -208,7 +208,7 @@ def test_wrong_shape_and_unknown_delegate_are_user_errors(artifacts):
 def test_load_runtime_auto_and_predictor_loop_over_the_batch(artifacts):
     rt = load_runtime(artifacts["fp32"], threads=1)
     assert isinstance(rt, LiteRTRuntime) and rt.info()["delegate"] == "xnnpack"
-    assert load_runtime(artifacts["fp32"].with_name("tiny-fp32.manifest.json"), delegate="none").info()["delegate"] == "none"
+    assert load_runtime(artifacts["fp32"].with_name("tiny-fp32.tflite.manifest.json"), delegate="none").info()["delegate"] == "none"
     xs = [sample(10 + i) for i in range(3)]
     frames = np.concatenate([x["frame"] for x in xs])
     logmel = np.concatenate([x["logmel"] for x in xs])

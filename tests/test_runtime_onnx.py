@@ -52,7 +52,7 @@ def write_manifest(path: Path, precision: str, inputs: list[TensorSpec], outputs
     man = Manifest(artifact_file=path.name, artifact_sha256=artifact_sha256(path), artifact_size=path.stat().st_size,
                    format="onnx", precision=precision, preset="test", module="model", inputs=inputs, outputs=outputs,
                    preprocessing={}, **extra)
-    mpath = path.with_name(path.stem + ".manifest.json")
+    mpath = path.with_name(path.name + ".manifest.json")
     mpath.write_text(man.to_json())
     return mpath
 
@@ -124,7 +124,7 @@ def artifacts(tmp_path_factory):
 def copy_artifact(src: Path, dst_dir: Path) -> Path:
     dst = dst_dir / src.name
     dst.write_bytes(src.read_bytes())
-    mname = src.stem + ".manifest.json"
+    mname = src.name + ".manifest.json"
     (dst_dir / mname).write_text((src.parent / mname).read_text())
     return dst
 
@@ -153,8 +153,8 @@ def test_integer_io_quantize_layout_dequantize_exact(artifacts):
     rt = OnnxRuntime(artifacts["intio"], threads=1)
     # Logical NCHW [1,3,2,2]; the artifact takes NHWC uint8 (scale 0.5, zp 128) and emits int8 (scale 0.25, zp -3).
     x = np.array([0.25, 0.75, -0.25, 1.25, 100.0, -100.0, 3.0, -3.1, 0.0, 10.0, 2.0, -0.75], np.float32).reshape(1, 3, 2, 2)
-    # Input: round-half-even of x/0.5 -> [0, 2, 0, 2, clip 255-128, clip -128, 6, -6, 0, 20, 4, -2]; + zp; clip to uint8.
-    q_in = np.array([0, 2, 0, 2, 127, -128, 6, -6, 0, 20, 4, -2], np.float64)
+    # Input: round half away from zero of x/0.5 -> [1, 2, -1, 3, clip 255-128, clip -128, 6, -6, 0, 20, 4, -2]; + zp.
+    q_in = np.array([1, 2, -1, 3, 127, -128, 6, -6, 0, 20, 4, -2], np.float64)
     x_seen = q_in * 0.5
     # Graph: y = 2 x, quantized by ORT (half-even) with scale 0.25, zp -3, clipped to int8, dequantized here.
     q_out = np.clip(np.rint(2 * x_seen / 0.25) - 3, -128, 127)
@@ -176,7 +176,7 @@ def test_tampered_artifact_is_refused(artifacts, tmp_path):
 
 def test_newer_schema_and_missing_manifest_are_refused(artifacts, tmp_path):
     art = copy_artifact(artifacts["fp32"], tmp_path)
-    mpath = tmp_path / "tiny-fp32.manifest.json"
+    mpath = tmp_path / "tiny-fp32.onnx.manifest.json"
     raw = json.loads(mpath.read_text())
     raw["schema_version"] += 1
     mpath.write_text(json.dumps(raw))
@@ -189,7 +189,7 @@ def test_newer_schema_and_missing_manifest_are_refused(artifacts, tmp_path):
 
 def test_manifest_that_disagrees_with_the_graph_is_refused(artifacts, tmp_path):
     art = copy_artifact(artifacts["fp32"], tmp_path)
-    mpath = tmp_path / "tiny-fp32.manifest.json"
+    mpath = tmp_path / "tiny-fp32.onnx.manifest.json"
     raw = json.loads(mpath.read_text())
     raw["inputs"][0]["shape"] = [1, 3, 64, 64]
     mpath.write_text(json.dumps(raw))
@@ -202,13 +202,23 @@ def test_manifest_that_disagrees_with_the_graph_is_refused(artifacts, tmp_path):
         OnnxRuntime(art)
 
 
-def test_artifact_sharing_a_manifest_name_is_refused(artifacts, tmp_path):
+def test_each_artifact_file_has_its_own_manifest(artifacts, tmp_path):
+    # Same stem, other format: the manifest is named after the whole file name, so the two never share one.
     art = copy_artifact(artifacts["fp32"], tmp_path)
     other = tmp_path / "tiny-fp32.tflite"
     other.write_bytes(b"not this one")
-    with pytest.raises(ManifestError, match="describes tiny-fp32.onnx"):
+    with pytest.raises(ManifestError, match="no manifest next to"):
         load_runtime(other)
     assert load_runtime(art, threads=1).info()["artifact"] == "tiny-fp32.onnx"
+
+
+def test_manifest_describing_another_file_is_refused(artifacts, tmp_path):
+    art = copy_artifact(artifacts["fp32"], tmp_path)
+    renamed = tmp_path / "renamed.onnx"
+    renamed.write_bytes(art.read_bytes())
+    (tmp_path / "renamed.onnx.manifest.json").write_text((tmp_path / "tiny-fp32.onnx.manifest.json").read_text())
+    with pytest.raises(ManifestError, match="describes tiny-fp32.onnx"):
+        load_runtime(renamed)
 
 
 def test_wrong_inputs_are_one_line_user_errors(artifacts):

@@ -27,14 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "cold start, peak RSS, GFLOP/s vs the matmul peak, per-module cost, parity.")
     ap.add_argument("artifacts", nargs="*", type=Path, metavar="ARTIFACT_OR_DIR",
                     help="*.onnx, *.tflite, *.manifest.json, a *.pt checkpoint or a folder of exports (default: exports/)")
-    ap.add_argument("--device", default="host", help="where to run: host (default)")
     ap.add_argument("--runtime", default="auto", help="auto (by file format), torch, onnxruntime or litert")
     ap.add_argument("--delegate", default="auto",
                     help="LiteRT: xnnpack (auto) or none; onnxruntime: cpu (auto) or an installed provider; never a silent fallback")
     ap.add_argument("--threads", type=int, default=None, help="threads per runtime (default: physical cores)")
-    ap.add_argument("--warmup", type=int, default=10, help="warm-up runs per target, discarded (default 10)")
-    ap.add_argument("--runs", type=int, default=50, help="timed runs per target (default 50)")
-    ap.add_argument("--block", type=int, default=5, help="runs per target per round-robin turn (default 5)")
+    ap.add_argument("--warmup", type=int, default=None, help="warm-up runs per target, discarded (default 10 on the host, 1 on arm64)")
+    ap.add_argument("--runs", type=int, default=None, help="timed runs per target (default 50 on the host, 5 on arm64)")
+    ap.add_argument("--block", type=int, default=None, help="runs per target per round-robin turn (default 5 on the host, 1 on arm64)")
     ap.add_argument("--modules", action="store_true",
                     help="per-module time from --split-modules sub-models and (ONNX) onnxruntime per-node profiles")
     ap.add_argument("--profile-runs", type=int, default=20, help="runs recorded in the onnxruntime per-node profile (default 20)")
@@ -48,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-peak", action="store_true", help="skip the matmul peak measurement (no GFLOP/s fraction)")
     ap.add_argument("--report", type=Path, default=None, help="write bench.json, bench.md and PNG plots into this folder")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    from ..device.bench_device import add_device_arguments
+
+    add_device_arguments(ap)  # --device host|arm64, --serial, --benchmark-binary, --allow-fallback, ...
     return ap
+
+
+# Protocol defaults per device: an emulated or real phone is far slower than the host.
+DEVICE_DEFAULTS = {"host": {"warmup": 10, "runs": 50, "block": 5}, "arm64": {"warmup": 1, "runs": 5, "block": 1}}
 
 
 def _human(report: dict) -> str:
@@ -88,10 +94,17 @@ BACKENDS: dict[str, Callable[[argparse.Namespace], dict]] = {"host": _host}
 def main(argv: list[str] | None = None) -> int:
     """Run lavseg-bench; UserError subclasses propagate to the console-script guard (one line, exit 2)."""
     args = build_parser().parse_args(argv)
+    for key, value in DEVICE_DEFAULTS.get(args.device, DEVICE_DEFAULTS["host"]).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.runs < 1:
         raise UserError(f"--runs must be >= 1, got {args.runs}")
     if args.warmup < 0:
         raise UserError(f"--warmup must be >= 0, got {args.warmup}")
+    if args.device == "arm64":
+        from ..device import bench_device
+
+        return bench_device.run(args)  # prints its own report and one-line errors
     backend = BACKENDS.get(args.device)
     if backend is None:
         raise UserError(f"unknown device {args.device!r}; choose one of: {', '.join(BACKENDS)}")

@@ -119,3 +119,26 @@ def executorch_runner(path: str | Path, threads: int, seed: int = 0):
             "threadpool_threads": int(portable_lib._threadpool_get_thread_count()),
             "precision": meta.get("precision"), "artifact": Path(path).name, "ops_not_delegated": None}
     return (lambda: method.execute(inputs)), info
+
+
+def export_executorch_subprocess(checkpoint: str | Path, out_dir: str | Path, precision: str, timeout_s: float = 1500.0) -> Path:
+    """export_executorch in its own process with a time limit: a converter that stalls must not stall the benchmark."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "lightavseg_mobile.bench.peers", str(checkpoint), str(out_dir), precision]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"ExecuTorch {precision} export did not finish within {timeout_s:.0f} s") from None
+    lines = [x for x in res.stdout.strip().splitlines() if x.strip()]
+    if res.returncode != 0 or not lines:
+        err = [x for x in res.stderr.strip().splitlines() if x.strip()]
+        raise UserError(f"ExecuTorch {precision} export failed: {err[-1] if err else 'exit ' + str(res.returncode)}")
+    return Path(lines[-1])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    print(export_executorch(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -202,8 +202,6 @@ def plan(req: BenchRequest) -> tuple[list[Target], list[str]]:
             if req.runtime in ("auto", "torch"):
                 targets.append(Target(f"{preset}.torch-fp32-eager", "torch", ck, "torch", "fp32", preset, runtime="torch",
                                       meta={"baseline": True}))
-    if req.runtime in ("auto", "torch") or req.runtime == "torch":
-        pass
     by_path = {}
     for man, art in artifacts:
         if req.runtime == "torch":
@@ -223,14 +221,14 @@ def plan(req: BenchRequest) -> tuple[list[Target], list[str]]:
                 targets.append(Target(f"{preset}.torch-compile", "torch-compile", ck, "torch.compile", "fp32", preset,
                                       runtime="torch", peer=True))
             else:
-                from .peers import executorch_version, export_executorch
+                from .peers import executorch_version, export_executorch_subprocess
 
                 precision = peer.split("-")[1]
                 if executorch_version() is None:
                     incomplete.append(f"peer {peer} skipped: executorch is not installed")
                     continue
                 try:
-                    pte = export_executorch(ck, req.peer_dir, precision)
+                    pte = export_executorch_subprocess(ck, req.peer_dir, precision)
                 except Exception as exc:  # a peer's converter failing is a finding, not a reason to lose our numbers
                     incomplete.append(f"peer {peer} for {preset} not built: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
                     continue
@@ -302,9 +300,8 @@ def _parity(t: Target, req: BenchRequest, threads: int, checkpoint: Path) -> dic
     net = ckpt.build_model().for_inference()
     p = ckpt.preset
     audio = predict.audio_input
-    reference = pipeline._torch_predict(graph.WaveformModel(net) if audio == "waveform" else net)
-    load_clips = getattr(pipeline, "load_clips", None) or pipeline._load_clips
-    clips = load_clips(pipeline.DEFAULT_DATA, pipeline.HELDOUT_SPLIT, p.image_size, p.mean, p.std, audio, req.parity_clips)
+    reference = pipeline.torch_reference_predictor(graph.WaveformModel(net) if audio == "waveform" else net)
+    clips = pipeline.load_clips(pipeline.DEFAULT_DATA, pipeline.HELDOUT_SPLIT, p.image_size, p.mean, p.std, audio, req.parity_clips)
     res = compare(reference, predict, clips, "fp32" if t.precision == "fp32" else "int8")
     res["runtime"] = rt.info()
     res["split"] = f"{pipeline.DEFAULT_DATA}:{pipeline.HELDOUT_SPLIT}"
@@ -340,7 +337,6 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     peak_before = matmul_peak(threads) if req.peak else None
     workers: dict[str, Worker] = {}
-    failed: dict[str, str] = {}
     try:
         for t in list(targets):
             say(f"start {t.label}")
@@ -406,7 +402,6 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
     module_sums: list[dict] = []
     extra: dict = {}
     if req.modules:
-        by_label = {t.label: t for t in targets}
         for t in targets:
             if t.module != "model":
                 continue
@@ -431,7 +426,6 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
                 module_rows += mod.module_rows(t.label, "ort_profile", ms, costs.get(t.preset or ""))
                 module_sums.append(mod.sum_check(t.label, "ort_profile", ms, prof["model_run_ms"]))
                 extra.setdefault("ort_profiles", {})[t.label] = {k: v for k, v in prof.items() if k != "module_ms"}
-        _ = by_label
     parity: dict = {}
     if req.parity:
         for t in targets:
@@ -454,10 +448,22 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
         "paper_reference": dict(mod.PAPER_REFERENCE), "targets": targets_check(rows, peak), "extra": extra,
         "incomplete": bool(incomplete), "incomplete_reason": "; ".join(incomplete) or None,
     }
-    if failed:
-        report["failed"] = failed
+    report = finite_json(report)
     validate_report(report)
     return report
+
+
+def finite_json(obj):
+    """Copy of `obj` with numpy scalars made plain and non-finite floats spelled "inf"/"-inf"/"nan" (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
 
 
 def _export_parity(man: Manifest | None) -> dict | None:

@@ -118,7 +118,7 @@ def ensure_names_maps(exports: Path, checkpoint: Path) -> list[str]:
 
 
 def run_suite(suite_path: Path, out: Path, exports_root: Path, checkpoints: dict[str, Path], presets: list[str] | None,
-              skip_export: bool = False, skip_scaling: bool = False) -> list[Path]:
+              skip_export: bool = False, skip_scaling: bool = False, peers: tuple[str, ...] | None = None) -> list[Path]:
     """Run the whole suite; returns the report files written."""
     from ..checkpoint import shipped_checkpoint
     from .report import write_report
@@ -148,10 +148,11 @@ def run_suite(suite_path: Path, out: Path, exports_root: Path, checkpoints: dict
         _say(f"bench {preset}")
         req = BenchRequest(paths=dirs or [ck], checkpoint=ck, warmup=b["warmup"], runs=b["runs"],
                            block=b["block"], modules=b.get("modules", False), parity=b.get("parity", False),
-                           parity_clips=b.get("parity_clips"), peers=tuple(b.get("peers", ())), peer_dir=exports_root / "peers",
-                           profile_runs=b.get("profile_runs", 20))
+                           parity_clips=b.get("parity_clips"), peers=tuple(b.get("peers", ())) if peers is None else peers, peer_dir=exports_root / "peers",
+                           profile_runs=b.get("profile_runs", 20), start_timeout_s=float(b.get("start_timeout_s", 1800)))
         report = run_bench(req, progress=lambda m: _say(m))
         report["extra"]["suite"] = {"definition": str(suite_path), "preset": preset, "checkpoint": str(ck),
+                                    "peers": list(req.peers),
                                     "export": export_info, "names_maps": names_notes}
         problems = [f"{fmt} export: {i['error']}" for fmt, i in export_info.items() if "error" in i]
         problems += [f"{fmt} split sub-models not exported: {i['split_modules_error']}" for fmt, i in export_info.items()
@@ -229,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", action="append", default=[], metavar="PRESET=PATH")
     ap.add_argument("--skip-export", action="store_true", help="benchmark what is already in --exports")
     ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--peers", default=None, help="override the suite's peer list (comma separated; empty for none)")
     ap.add_argument("--scaling-only", action="store_true")
     args = ap.parse_args(argv)
     cks = {}
@@ -240,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.scaling_only:
         files = run_scaling(load_suite(args.suite)["scaling"], args.out)
     else:
-        files = run_suite(args.suite, args.out, args.exports, cks, args.preset, args.skip_export, args.skip_scaling)
+        peers = None if args.peers is None else tuple(p.strip() for p in args.peers.split(",") if p.strip())
+        files = run_suite(args.suite, args.out, args.exports, cks, args.preset, args.skip_export, args.skip_scaling, peers)
     for f in files:
         print(f)
     return 0

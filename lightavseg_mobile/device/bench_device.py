@@ -133,7 +133,7 @@ def _heldout_clips(heldout: Path | None, manifest: Any, audio: str, limit: int) 
     image = manifest.preprocessing.get("image", {})
     size = int(image.get("size") or manifest.inputs[0].shape[-1])
     root = heldout or pipeline.DEFAULT_DATA
-    return pipeline._load_clips(root, pipeline.HELDOUT_SPLIT, size, tuple(image.get("mean", (0.485, 0.456, 0.406))),
+    return pipeline.load_clips(root, pipeline.HELDOUT_SPLIT, size, tuple(image.get("mean", (0.485, 0.456, 0.406))),
                                 tuple(image.get("std", (0.229, 0.224, 0.225))), audio, limit)
 
 
@@ -162,7 +162,7 @@ def host_parity(label: str, manifest: Any, outputs: np.ndarray, clips: list[Any]
                         f"(sha256 {ckpt.sha256[:12]} != {manifest.checkpoint_sha256[:12]}): pass the right --checkpoint")
     net = ckpt.build_model().for_inference()
     audio = "waveform" if any(s.name == "waveform" for s in manifest.inputs) else "logmel"
-    reference = pipeline._torch_predict(graph.WaveformModel(net) if audio == "waveform" else net)
+    reference = pipeline.torch_reference_predictor(graph.WaveformModel(net) if audio == "waveform" else net)
     per_clip = []
     start = 0
     for clip in clips:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..export.manifest import manifest_path
+
 import numpy as np
 
 from lightavseg_mobile.device.adb import DEVICE_TMP, Device
@@ -169,7 +171,7 @@ def build_bundle(artifacts: Sequence[tuple[str, Path, Manifest, bool]], inputs: 
             raise DeviceError(f"{path}: format {manifest.format!r} cannot run on a device (onnx or tflite only)")
         # Safe names on the device whatever the user called the file; the manifest is rewritten to match.
         name = f"a{i:02d}{ext}"
-        raw = json.loads((path.parent / (path.stem + ".manifest.json")).read_text(encoding="utf-8")) \
+        raw = json.loads(manifest_path(path).read_text(encoding="utf-8")) \
             if not path.name.endswith(".manifest.json") else json.loads(path.read_text(encoding="utf-8"))
         raw["artifact_file"] = name
         mrel = f"artifacts/a{i:02d}.manifest.json"

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--split-modules", action="store_true", help="also export each top-level module as its own artifact")
     ap.add_argument("--out", type=Path, default=Path("exports"), help="output folder (default exports/)")
     ap.add_argument("--allow-parity-failure", action="store_true", help="publish artifacts that fail the gate, marked failed")
-    ap.add_argument("--threads", type=int, default=1, help="threads for torch and the runtimes during verification (default 1)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="threads for torch and the runtimes (default 0 = physical cores; use 1 on a host busy with other work)")
     ap.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     return ap
 

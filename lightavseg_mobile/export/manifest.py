@@ -1,6 +1,6 @@
 """The artifact manifest: the contract between export, runtimes, benchmarks and the Android app.
 
-Plain JSON next to every artifact (`NAME.manifest.json`). Importable without torch
+Plain JSON next to every artifact (`ARTIFACT_FILE.manifest.json`, e.g. `lightavseg.fp32.tflite.manifest.json`). Importable without torch
 (devices read it). Bump SCHEMA_VERSION on any incompatible change; readers
 refuse newer versions.
 """
@@ -116,9 +116,9 @@ def _json_default(obj: Any) -> Any:
 
 
 def manifest_path(artifact: str | os.PathLike[str]) -> Path:
-    """`exports/x.tflite` -> `exports/x.manifest.json`."""
+    """`exports/x.fp32.tflite` -> `exports/x.fp32.tflite.manifest.json` (one manifest per artifact file, never shared)."""
     p = Path(artifact)
-    return p.with_name(p.stem + MANIFEST_SUFFIX) if not p.name.endswith(MANIFEST_SUFFIX) else p
+    return p.with_name(p.name + MANIFEST_SUFFIX) if not p.name.endswith(MANIFEST_SUFFIX) else p
 
 
 def artifact_sha256(path: str | os.PathLike[str]) -> str:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -58,9 +58,9 @@ class ExportRequest:
     allow_parity_failure: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_heldout_clips: int | None = None  # None: the whole split
-    # Threads for torch and the runtimes. 1 by default: on a shared host, 2 busy-waiting OpenMP threads ran the
-    # torch reference 16x slower than 1 thread (measured while a training job held the cores).
-    threads: int = 1
+    # Threads for torch and the runtimes (0 = physical cores). On a host shared with other busy processes, 2 busy-waiting
+    # OpenMP threads ran the torch reference 16x slower than 1 thread: pass threads=1 there.
+    threads: int = 0
 
 
 Progress = Callable[[str, str], None]
@@ -125,7 +125,8 @@ def _prepare_out(out: Path) -> Path:
     return tmp
 
 
-def _load_clips(root: Path, split: str, size: int, mean, std, audio_input: str, limit: int | None) -> list[ClipBatch]:
+def load_clips(root: Path, split: str, size: int, mean, std, audio_input: str, limit: int | None) -> list[ClipBatch]:
+    """Clips of one split as model-ready arrays (frames normalised, log-mel or waveform windows) with their masks."""
     from ..audio import waveform_patches
     from ..audio.logmel_numpy import read_wav
     from ..data.avsbench import AVSBenchDataset, detect_subset
@@ -149,7 +150,7 @@ def _load_clips(root: Path, split: str, size: int, mean, std, audio_input: str, 
     return clips
 
 
-def _torch_predict(module: torch.nn.Module) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def torch_reference_predictor(module: torch.nn.Module) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """The torch fp32 reference, memoised per input array: every artifact is compared with the same run."""
     module = module.eval()
     cache: dict[tuple[int, int], np.ndarray] = {}
@@ -256,8 +257,13 @@ class Exporter:
         t_start = time.perf_counter()
         recipes = resolve_recipes(req)
         _check_request(req, recipes)
-        if req.threads < 1:
-            raise UserError(f"--threads must be at least 1, got {req.threads}")
+        if req.threads < 0:
+            raise UserError(f"--threads must be at least 1 (0 = physical cores), got {req.threads}")
+        if req.threads == 0:
+            from ..runtime import physical_cores
+
+            req = replace(req, threads=physical_cores())
+            self.req = req
         torch.set_num_threads(req.threads)
         self._load()
         tmp = _prepare_out(req.out)
@@ -265,12 +271,12 @@ class Exporter:
             self.tmp = tmp
             p = self.preset
             self.progress("data", f"calibration split {CALIBRATION_SPLIT!r} of {req.calibration}, held-out split {HELDOUT_SPLIT!r} of {req.heldout}")
-            self.heldout = _load_clips(req.heldout, HELDOUT_SPLIT, self.size, p.mean, p.std, req.audio_input, req.max_heldout_clips)
+            self.heldout = load_clips(req.heldout, HELDOUT_SPLIT, self.size, p.mean, p.std, req.audio_input, req.max_heldout_clips)
             need_calib = any(rs for rs in recipes.values())
-            self.calib = (_load_clips(req.calibration, CALIBRATION_SPLIT, self.size, p.mean, p.std, req.audio_input, None)
+            self.calib = (load_clips(req.calibration, CALIBRATION_SPLIT, self.size, p.mean, p.std, req.audio_input, None)
                           if need_calib else [])
             model, in_names, args = self._whole()
-            self.reference = _torch_predict(model)
+            self.reference = torch_reference_predictor(model)
             built: list[_Built] = []
             for fmt in req.formats:
                 built.append(self._fp32(fmt, model, in_names, args))
@@ -280,7 +286,14 @@ class Exporter:
                     b = self._int8(fmt, recipe, model, in_names, args, self._fp32_path(fmt))
                     built.append(b)
                     if req.split_modules or not b.passed:
-                        subs = self._split(fmt, recipe)
+                        try:
+                            subs = self._split(fmt, recipe)
+                        except ConverterError as exc:
+                            if req.split_modules:
+                                raise
+                            # Diagnosis only: a sub-model the converter rejects must not hide the gate's verdict.
+                            b.manifest.parity["diagnosis_error"] = str(exc)
+                            subs = []
                         if req.split_modules:
                             built += subs
                         worst = min(subs, key=lambda s: s.manifest.parity.get("sqnr_db", float("inf")), default=None)
@@ -337,7 +350,7 @@ class Exporter:
         return self._finish(path, fmt, recipe, "model", model, in_names, ["mask_logits"], args, details, t0)
 
     def _finish(self, path: Path, fmt: str, recipe: Recipe | None, module: str, exported, in_names, out_names, args,
-                details: dict, t0: float, parity: dict | None = None) -> _Built:
+                details: dict, t0: float, parity_fn: Callable[[], dict] | None = None) -> _Built:
         """Alignment check, manifest, and (for whole models) the parity gate through the deploying runtime."""
         expected = self.inference_params if module == "model" else count_params(graph.part(self.net, module))
         check = alignment_check(path, fmt, exported, expected, self.training_params)
@@ -364,6 +377,7 @@ class Exporter:
         )
         mpath = manifest_path(path)
         mpath.write_text(man.to_json())
+        parity = parity_fn() if parity_fn is not None else None  # sub-models: needs the manifest written above
         if module == "model":
             self.progress("verify", f"{path.name}: parity on {len(self.heldout)} held-out clips through the deploying runtime")
             predict, info = _runtime_predict(path, self.req.threads)
@@ -386,8 +400,6 @@ class Exporter:
 
     def _split(self, fmt: str, recipe: Recipe | None) -> list[_Built]:
         """Per-module sub-models in the same format and precision, with per-module SQNR on held-out frames."""
-        if self.req.audio_input == "waveform" and recipe is not None:
-            return []
         refs = self._module_refs()
         calib_io = self._module_calib() if recipe is not None else []
         out = []
@@ -417,7 +429,7 @@ class Exporter:
                                                   "doc": "lightavseg_mobile/export/graph.py"},
                        "boundary_quantization": "calibrated on the whole float model's boundary tensors of the calibration split"}
             built = self._finish(path, fmt, recipe, name, sub, list(in_names), list(out_names), args, details, t0,
-                                 parity=self._module_parity(path, name, refs))
+                                 parity_fn=lambda p=path, n=name: self._module_parity(p, n, refs))
             out.append(built)
         return out
 
@@ -475,6 +487,10 @@ class Exporter:
             # Manifest first out, artifact last in: a reader never pairs a new artifact with an old manifest.
             if mdest.exists():
                 mdest.unlink()
+            # The ONNX node -> torch module map (per-module profiling) travels with its artifact.
+            names = b.path.with_suffix(".names.json")
+            if names.exists():
+                os.replace(names, dest.with_suffix(".names.json"))
             os.replace(b.path, dest)
             os.replace(mpath, mdest)
             p = b.manifest.parity

@@ -28,7 +28,7 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy", "none")
 ACTIVATION_DTYPES = ("int8", "uint8")
 # Default recipe per format when --int8 is given without --recipe.
-DEFAULT_RECIPES = {"onnx": "onnx-ort-w8a8-minmax-keep-seg_head", "tflite": "tflite-pt2e-w8a8"}
+DEFAULT_RECIPES = {"onnx": "onnx-ort-w8a8-minmax", "tflite": "tflite-pt2e-w8a8"}
 
 _TOP_KEYS = ("schema", "name", "description", "backend", "scheme", "calibration", "per_channel", "activation_dtype",
              "keep_float", "finding")
@@ -149,9 +149,10 @@ def parse_recipe(data: Any, source: str = "<dict>") -> Recipe:
     for k in keep:
         if k not in INFERENCE_MODULES:
             raise _fail(source, "keep_float", f"names unknown module {k!r}; modules: {', '.join(INFERENCE_MODULES)}")
-    if keep and backend == "pt2e":
-        # PT2E asserts on a None config for a submodule (field notes 3b.3): say so instead of crashing later.
-        raise _fail(source, "keep_float", "is not supported by backend 'pt2e'; use backend 'aiq' or 'ort-static' for mixed precision")
+    if keep and backend != "ort-static":
+        # PT2E asserts on a None config for a submodule (field notes 3b.3); ai-edge-quantizer selects ops by
+        # tensor-name regex, and litert-torch tensor names do not carry module paths reliably: refuse, don't ignore.
+        raise _fail(source, "keep_float", f"is not supported by backend {backend!r}; use backend 'ort-static' for mixed precision")
     for key in ("description", "finding"):
         if not isinstance(data.get(key, ""), str):
             raise _fail(source, key, "must be a string")

@@ -51,14 +51,15 @@ _CHUNK_PIXELS = 1 << 18
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     """float32 logistic 1 / (1 + exp(-x)) as torch computes it on float32 logits (exactly 1.0 above x ~ 16.64)."""
-    x = np.asarray(logits, dtype=np.float32)
+    x = np.atleast_1d(np.asarray(logits, dtype=np.float32))
+    scalar = np.ndim(logits) == 0
     # exp in float64 rounded to float32 is within an ulp of torch's float32 exp; the add and the reciprocal are
     # then exact IEEE float32 operations, which is what makes 1 + exp(-x) round to 1 above x ~ 16.64.
     with np.errstate(over="ignore"):
         e = np.exp(np.negative(x, dtype=np.float64)).astype(np.float32)
     e += np.float32(1.0)
     np.reciprocal(e, out=e)
-    return e
+    return e.reshape(()) if scalar else e
 
 
 def logits_to_mask(logits: np.ndarray) -> np.ndarray:

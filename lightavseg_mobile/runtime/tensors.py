@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..export.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, Quantization, TensorSpec, load_manifest
+from ..export.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, Quantization, TensorSpec, load_manifest, manifest_path
 
 # Integer ranges of the quantized dtypes a manifest may declare.
 QUANT_RANGES: dict[str, tuple[int, int]] = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
@@ -28,7 +28,7 @@ def open_artifact(path: str | os.PathLike[str], fmt: str, runtime: str) -> tuple
     manifest, artifact = load_manifest(path, verify=True)
     given = Path(path)
     if not given.name.endswith(MANIFEST_SUFFIX) and given.name != manifest.artifact_file:
-        raise ManifestError(f"{given} has no manifest of its own: {artifact.parent / (artifact.stem + MANIFEST_SUFFIX)} "
+        raise ManifestError(f"{given} has no manifest of its own: {manifest_path(artifact)} "
                             f"describes {manifest.artifact_file}; give each artifact its own name")
     if manifest.format != fmt:
         raise UserError(f"{artifact} is a {manifest.format!r} artifact; {runtime} runs {fmt} artifacts (use runtime='auto')")
