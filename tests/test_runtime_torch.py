@@ -47,8 +47,14 @@ def test_checkpoint_runtime_matches_the_inference_module(checkpoint):
     assert m.artifact_file == "tiny.pt" and len(m.checkpoint_sha256) == 64
     x = inputs(1)
     y = rt.run(x)["mask_logits"]
-    with torch.inference_mode():
-        ref = module(torch.from_numpy(x["frame"]), torch.from_numpy(x["logmel"])).numpy()
+    # Same thread count as the runtime: reduction order (and so the last bits) depends on it.
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            ref = module(torch.from_numpy(x["frame"]), torch.from_numpy(x["logmel"])).numpy()
+    finally:
+        torch.set_num_threads(saved)
     assert y.dtype == np.float32
     np.testing.assert_array_equal(y, ref)
     info = rt.info()

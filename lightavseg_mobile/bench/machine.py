@@ -9,6 +9,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from ..hostinfo import cpu_model, cpuinfo_fields
 from ..runtime.cores import physical_cores
 
 # Flags that change which kernels runtimes pick; the full x86 flag list is long noise.
@@ -19,32 +20,9 @@ _LIBRARIES = ("numpy", "torch", "onnxruntime", "ai-edge-litert", "tflite-runtime
               "onnx", "matplotlib", "lightavseg-mobile")
 
 
-def _cpuinfo() -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return out
-    for line in text.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            out.setdefault(k.strip().lower(), v.strip())
-    return out
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (x86 'model name', arm 'Hardware'/'CPU part'), else platform."""
-    info = _cpuinfo()
-    for key in ("model name", "hardware", "cpu model", "processor"):
-        v = info.get(key, "")
-        if v and not v.isdigit():
-            return v
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def cpu_flags() -> list[str]:
     """The SIMD-relevant CPU flags (x86 'flags' or arm 'Features')."""
-    info = _cpuinfo()
+    info = cpuinfo_fields()
     flags = set((info.get("flags") or info.get("features") or "").split())
     return [f for f in _RELEVANT_FLAGS if f in flags]
 

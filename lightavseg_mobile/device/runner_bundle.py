@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..export.manifest import manifest_path
-
 import numpy as np
 
 from lightavseg_mobile.device.adb import DEVICE_TMP, Device
 from lightavseg_mobile.device.errors import DeviceError
-from lightavseg_mobile.export.manifest import Manifest, artifact_sha256
+from lightavseg_mobile.export.manifest import Manifest, artifact_sha256, manifest_path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = f"{DEVICE_TMP}/lavseg-cache"

@@ -25,6 +25,7 @@ import torch
 from ..errors import ParityError, UserError
 from ..parity import ClipBatch, Thresholds, compare, module_sqnr
 from . import graph
+from ..hostinfo import cpu_model
 from .manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path
 from .onnx_export import ConverterError, export_onnx_fp32, quantize_onnx
 from .recipes import DEFAULT_RECIPES, Recipe, RecipeError, load_recipe
@@ -372,7 +373,7 @@ class Exporter:
             recipe=None if recipe is None else recipe.to_dict(), format_details=details, params=expected,
             alignment_check=check, tools=tool_versions(),
             export={"duration_s": round(time.perf_counter() - t0, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "host": {"machine": platform.machine(), "processor": _cpu_name(), "cores": os.cpu_count()},
+                    "host": {"machine": platform.machine(), "processor": cpu_model(), "cores": os.cpu_count()},
                     "checkpoint": str(self.ckpt.path)},
         )
         mpath = manifest_path(path)
@@ -508,16 +509,6 @@ def _with_keep(recipe: Recipe, keep) -> Recipe:
     from dataclasses import replace
 
     return replace(recipe, keep_float=tuple(keep or ()))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def check_parity(summary: dict, allow_failure: bool = False) -> None:

@@ -6,6 +6,7 @@ import json
 import platform
 from pathlib import Path
 
+from ..hostinfo import cpu_model
 from ..io_atomic import write_text_atomic
 
 
@@ -42,7 +43,7 @@ def write_training_record(out_dir: Path, runs: list[dict], evaluations: dict[str
     out_dir.mkdir(parents=True, exist_ok=True)
     histories = {r["label"]: json.loads(Path(r["history"]).read_text()) for r in runs}
     plot_curves(histories, out_dir / "training_curves.png")
-    host = {"machine": platform.machine(), "processor": _cpu_model(), "python": platform.python_version()}
+    host = {"machine": platform.machine(), "processor": cpu_model(), "python": platform.python_version()}
     record = {
         "host": host,
         "runs": [
@@ -67,13 +68,3 @@ def write_training_record(out_dir: Path, runs: list[dict], evaluations: dict[str
     md = out_dir / "training.md"
     write_text_atomic(md, "\n".join(lines) + "\n")
     return md
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
