@@ -18,7 +18,8 @@ help:
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 2; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# Debian's python3.11 ships venv separately (python3.11-venv): install it when creating the venv fails (root/CI).
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && apt-get update -qq && apt-get install -y -qq python3.11-venv && $(PYTHON) -m venv $(VENV); }
 	# torch is pinned in the same pip command so nothing pulls a CUDA build.
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
