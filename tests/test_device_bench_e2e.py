@@ -15,38 +15,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import emulated_device_up
 
 from lightavseg_mobile.device import bench_device as bd
 from lightavseg_mobile.device.emulator import DEFAULT_PORT
 
 REPO = Path(__file__).resolve().parents[1]
 SERIAL = f"127.0.0.1:{DEFAULT_PORT}"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 pytestmark = pytest.mark.slow  # the export with split sub-models dominates (minutes on a loaded 2-core host)
 MODULES = {"visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head"}
-
-
-def _emulator(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "lightavseg_mobile.device.emulator", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
 def serial() -> Iterator[str]:
     """The emulated device, started through its CLI (stopped again unless it was already running)."""
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("CI=true but not root: the emulated device needs root", pytrace=False)
-        pytest.skip("the emulated device needs root (apt, binfmt, namespaces, chroot)")
-    was_running = json.loads(_emulator("status", "--json", timeout=30).stdout or "{}").get("running", False)
-    for step, timeout in (("deps", 900), ("build", 900), ("start", 120)):
-        res = _emulator(step, timeout=timeout)
-        if res.returncode != 0:
-            pytest.fail(f"emulated device {step} failed: {res.stderr.strip() or res.stdout.strip()}", pytrace=False)
-    yield SERIAL
-    if not was_running:
-        _emulator("stop", timeout=60)
+    with emulated_device_up():
+        yield SERIAL
 
 
 @pytest.fixture(scope="module")

@@ -11,23 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from lightavseg_mobile.checkpoint import save_checkpoint
 from lightavseg_mobile.errors import ParityError
 from lightavseg_mobile.export import pipeline
 from lightavseg_mobile.export.manifest import load_manifest
 from lightavseg_mobile.export.onnx_export import export_onnx_fp32
 from lightavseg_mobile.export.strip_check import alignment_check, count_params
 from lightavseg_mobile.parity import Thresholds
-from lightavseg_mobile.presets import create_model, get_preset
+from lightavseg_mobile.presets import create_model
 from lightavseg_mobile.runtime import load_runtime
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, create_model("lightavseg-tiny"), get_preset("lightavseg-tiny"))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -9,24 +9,13 @@ import signal
 from pathlib import Path
 
 import pytest
-import torch
 
-from lightavseg_mobile.checkpoint import save_checkpoint
 from lightavseg_mobile.errors import CheckpointError, UserError
 from lightavseg_mobile.export import cli_export, pipeline
 from lightavseg_mobile.export.onnx_export import ConverterError
 from lightavseg_mobile.export.recipes import DEFAULT_RECIPES, RecipeError, available_recipes, load_recipe, parse_recipe
-from lightavseg_mobile.presets import create_model, get_preset
 
 GOOD = {"name": "r", "backend": "ort-static", "scheme": "w8a8", "calibration": {"method": "percentile"}}
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, create_model("lightavseg-tiny"), get_preset("lightavseg-tiny"))
-    return path
 
 
 def test_every_shipped_recipe_parses_and_is_named_after_its_file():
