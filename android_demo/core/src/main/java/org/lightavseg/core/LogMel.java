@@ -97,11 +97,7 @@ public final class LogMel {
      * patch (AVSBench's rule) and a long one is cut.
      */
     public float[] patches(double[] audio, int numPatches) {
-        double[] a = audio;
-        if (a.length < p.patchSamples()) {
-            a = new double[p.patchSamples()];
-            System.arraycopy(audio, 0, a, 0, audio.length);
-        }
+        double[] a = atLeastOnePatch(audio);
         int whole = wholePatches(a.length);
         int computed = numPatches > 0 ? Math.min(whole, numPatches) : whole;
         int count = numPatches > 0 ? numPatches : whole;
@@ -118,16 +114,22 @@ public final class LogMel {
         return out;
     }
 
+    /** Audio shorter than one patch, zero-padded to one patch; longer audio as it is. */
+    private double[] atLeastOnePatch(double[] audio) {
+        if (audio.length >= p.patchSamples()) {
+            return audio;
+        }
+        double[] a = new double[p.patchSamples()];
+        System.arraycopy(audio, 0, a, 0, audio.length);
+        return a;
+    }
+
     /**
      * The raw waveform windows [N][patch_samples] whose log-mel is patches(audio, numPatches)[n], for models
      * with the front end in their graph (lightavseg_mobile.audio.waveform_patches).
      */
     public float[][] windows(double[] audio, int numPatches) {
-        double[] a = audio;
-        if (a.length < p.patchSamples()) {
-            a = new double[p.patchSamples()];
-            System.arraycopy(audio, 0, a, 0, audio.length);
-        }
+        double[] a = atLeastOnePatch(audio);
         int whole = wholePatches(a.length);
         int computed = numPatches > 0 ? Math.min(whole, numPatches) : whole;
         int count = numPatches > 0 ? numPatches : whole;
