@@ -6,6 +6,8 @@ In CI (CI=true) a device that cannot be brought up fails this test; it never ski
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -39,7 +41,7 @@ def exported(tmp_path_factory) -> tuple[Path, Path, list[Path]]:
     import torch
 
     from lightavseg_mobile.checkpoint import CheckpointError, save_checkpoint, shipped_checkpoint
-    from lightavseg_mobile.export import pipeline
+    from lightavseg_mobile.export import cli_export
     from lightavseg_mobile.presets import create_model, get_preset
 
     root = tmp_path_factory.mktemp("e2e")
@@ -57,15 +59,35 @@ def exported(tmp_path_factory) -> tuple[Path, Path, list[Path]]:
                                  **body}))
         recipes.append(str(p))
     out = root / "exports"
-    req = pipeline.ExportRequest(checkpoint=ckpt, formats=("onnx", "tflite"), recipes=tuple(recipes), split_modules=True,
-                                 out=out, max_heldout_clips=1)
-    summary = pipeline.run_export(req, progress=lambda s, m: None)
-    pipeline.check_parity(summary)
+    # Through the command line users run (whole models and --split-modules), with --json for the summary.
+    argv = [str(ckpt), "--format", "all", *[a for r in recipes for a in ("--recipe", r)], "--split-modules",
+            "--heldout-clips", "1", "--out", str(out), "--json"]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli_export.main(argv) == 0
+    summary = json.loads(buf.getvalue())
+    published = {Path(a["path"]).name: a for a in summary["artifacts"]}
+    for fmt in ("onnx", "tflite"):
+        assert published[f"lightavseg-tiny.fp32.{fmt}"]["status"] == "published"
+        for m in MODULES:
+            assert published[f"lightavseg-tiny.fp32.{m}.{fmt}"]["module"] == m
     int8 = [out / "lightavseg-tiny.e2e-onnx-int8.onnx", out / "lightavseg-tiny.e2e-tflite-int8.tflite"]
     for p in int8:
         for m in MODULES:
             assert p.with_name(f"{p.stem}.{m}{p.suffix}").is_file()
     return ckpt, out, int8
+
+
+def test_int8_tflite_runs_wholly_in_xnnpack(exported) -> None:
+    # The model is written so that no op of the PT2E int8 graph falls off XNNPACK (no AVERAGE_POOL_2D,
+    # RELU_0_TO_1 or int8 BATCH_MATMUL with an asymmetric operand): one delegate partition, nothing outside it.
+    from lightavseg_mobile.runtime import load_runtime
+
+    _, out, int8 = exported
+    for path in (int8[1], out / "lightavseg-tiny.fp32.tflite"):
+        info = load_runtime(path, threads=1).info()
+        assert info["delegate"] == "xnnpack" and info["ops_not_delegated"] == 0, (path.name, info.get("not_delegated_by_op"))
+        assert info["delegate_partitions"] == 1
 
 
 def test_device_arm64_modules_parity_end_to_end(serial: str, exported, tmp_path: Path) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from lightavseg_mobile.errors import UserError
 from lightavseg_mobile.model import INFERENCE_MODULES, LightAVSegInference
 from lightavseg_mobile.model.cost import module_flops, module_params
+from lightavseg_mobile.model.layers import AvgPoolDepthwise, avg_downsample, linear_resize_matrix
 from lightavseg_mobile.presets import PRESETS, create_model, get_preset
 
 
@@ -109,3 +112,20 @@ def test_flops_attribution_sums_to_total(large):
     f = module_flops(large, 224)
     assert sum(v for k, v in f.items() if k != "total") == f["total"]
     assert f["visual"] > 0.7 * f["total"]  # the paper: the backbone dominates
+
+
+@pytest.mark.parametrize("src,dst", [(16, 7), (16, 14), (16, 28), (20, 8), (16, 16), (7, 16)])
+def test_positional_resize_matrix_equals_linear_interpolation(src, dst):
+    # The exported graph uses one constant matmul in place of F.interpolate's index arithmetic.
+    x = torch.randn(2, 5, src)
+    want = F.interpolate(x, size=dst, mode="linear", align_corners=False)
+    assert torch.allclose(x @ linear_resize_matrix(src, dst), want, atol=1e-6)
+
+
+def test_depthwise_average_pool_equals_avgpool_and_keeps_checkpoint_keys():
+    x = torch.randn(2, 8, 95, 63)  # odd sizes: both floor
+    assert torch.allclose(AvgPoolDepthwise(8, 2)(x), nn.AvgPool2d(2)(x), atol=1e-6)
+    assert isinstance(avg_downsample(8, 1), nn.Identity)
+    # The fixed kernel is not state: PANNs-named checkpoints load with strict key matching.
+    keys = create_model("lightavseg-tiny").audio.state_dict().keys()
+    assert not [k for k in keys if "pool_kernel" in k]

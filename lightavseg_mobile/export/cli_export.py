@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--audio-input", default="logmel", help="logmel (a [96,64] patch) or waveform (0.96 s of 16 kHz audio; log-mel in the graph)")
     ap.add_argument("--calibration", type=Path, default=DEFAULT_DATA, help="AVSBench-layout folder whose 'val' split calibrates int8")
     ap.add_argument("--heldout", type=Path, default=DEFAULT_DATA, help="AVSBench-layout folder whose 'test' split gates parity")
+    ap.add_argument("--heldout-clips", type=int, default=None, metavar="N",
+                    help="gate on the first N held-out clips only (default: all); for quick iterations, not for shipping")
     ap.add_argument("--split-modules", action="store_true", help="also export each top-level module as its own artifact")
     ap.add_argument("--out", type=Path, default=Path("exports"), help="output folder (default exports/)")
     ap.add_argument("--allow-parity-failure", action="store_true", help="publish artifacts that fail the gate, marked failed")
@@ -63,10 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"unknown format {args.format!r}; choose one of: {', '.join(_FORMATS)}")
     if args.audio_input not in AUDIO_INPUTS:
         raise UserError(f"unknown --audio-input {args.audio_input!r}; choose one of: {', '.join(AUDIO_INPUTS)}")
+    if args.heldout_clips is not None and args.heldout_clips < 1:
+        raise UserError(f"--heldout-clips must be at least 1, got {args.heldout_clips}")
     req = ExportRequest(checkpoint=args.checkpoint, preset=args.preset, formats=_FORMATS[args.format],
                         int8=args.int8 or bool(args.recipe), recipes=tuple(args.recipe), audio_input=args.audio_input,
                         calibration=args.calibration, heldout=args.heldout, split_modules=args.split_modules, out=args.out,
-                        allow_parity_failure=args.allow_parity_failure, threads=args.threads)
+                        allow_parity_failure=args.allow_parity_failure, threads=args.threads,
+                        max_heldout_clips=args.heldout_clips)
     summary = run_export(req)
     print(json.dumps(summary, indent=2, sort_keys=True, default=str) if args.json else _human(summary))
     check_parity(summary, args.allow_parity_failure)

@@ -159,9 +159,9 @@ def torch_reference_predictor(module: torch.nn.Module) -> Callable[[np.ndarray, 
     def run(frames: np.ndarray, audio: np.ndarray) -> np.ndarray:
         key = (id(frames), id(audio))
         if key not in cache:
+            # One batch per clip: several times faster than frame by frame on CPU, same numbers to ~1e-6.
             with torch.inference_mode():
-                cache[key] = np.concatenate([module(torch.from_numpy(frames[i:i + 1]), torch.from_numpy(audio[i:i + 1])).numpy()
-                                             for i in range(len(frames))])
+                cache[key] = module(torch.from_numpy(frames), torch.from_numpy(audio)).numpy()
         return cache[key]
 
     return run

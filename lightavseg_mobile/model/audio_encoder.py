@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .layers import avg_downsample
+
 
 @dataclass(frozen=True)
 class AudioEncoderConfig:
@@ -46,7 +48,7 @@ class AudioInvertedResidual(nn.Module):
             layers += [nn.Conv2d(cin, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
         layers += [
             nn.Conv2d(hidden, hidden, 3, 1, 1, groups=hidden, bias=False),
-            nn.AvgPool2d(stride),
+            avg_downsample(hidden, stride),
             nn.BatchNorm2d(hidden),
             nn.ReLU6(),
             nn.Conv2d(hidden, cout, 1, 1, 0, bias=False),
@@ -69,7 +71,7 @@ class MobileNetV2AudioEncoder(nn.Module):
         layers: list[nn.Module] = [
             nn.Sequential(
                 nn.Conv2d(1, cfg.stem_channels, 3, 1, 1, bias=False),
-                nn.AvgPool2d(2),
+                avg_downsample(cfg.stem_channels, 2),
                 nn.BatchNorm2d(cfg.stem_channels),
                 nn.ReLU6(),
             )

@@ -30,6 +30,44 @@ def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=(2, 3), keepdim=True)
 
 
+def linear_resize_matrix(src: int, dst: int) -> torch.Tensor:
+    """[src, dst] weights so that `x @ W` equals 1-D linear interpolation (align_corners=False) of x's last axis.
+
+    Built from Python numbers at trace time, so an exported graph holds one constant matmul instead of
+    the index arithmetic F.interpolate lowers to (its clamp becomes RELU_0_TO_1, which XNNPACK refuses).
+    """
+    w = [[0.0] * dst for _ in range(src)]
+    for j in range(dst):
+        pos = max((j + 0.5) * src / dst - 0.5, 0.0)
+        i0 = min(int(pos), src - 1)
+        i1 = min(i0 + 1, src - 1)
+        frac = pos - i0
+        w[i0][j] += 1.0 - frac
+        w[i1][j] += frac
+    return torch.tensor(w, dtype=torch.float32)
+
+
+class AvgPoolDepthwise(nn.Module):
+    """k x k average pool with stride k, written as a depthwise convolution with fixed 1/k^2 weights.
+
+    Same numbers as nn.AvgPool2d(k); int8 AVERAGE_POOL_2D falls off XNNPACK while an int8 depthwise
+    convolution stays delegated. The kernel is a non-persistent buffer: checkpoints are unchanged.
+    """
+
+    def __init__(self, channels: int, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.register_buffer("pool_kernel", torch.full((channels, 1, k, k), 1.0 / (k * k)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.pool_kernel, stride=self.k, groups=int(self.pool_kernel.shape[0]))
+
+
+def avg_downsample(channels: int, k: int) -> nn.Module:
+    """Average-pool downsampling by `k` (identity for k == 1)."""
+    return nn.Identity() if k == 1 else AvgPoolDepthwise(channels, k)
+
+
 class HSigmoid(nn.Module):
     """Module form of `hsigmoid`, for places that hold activations as modules."""
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ConvBN, DropPath, hsigmoid
+from .layers import ConvBN, DropPath, hsigmoid, linear_resize_matrix
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -123,7 +123,10 @@ class AxialPositionalEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = int(x.shape[-1])
-        return x + F.interpolate(self.pos_embed, size=n, mode="linear", align_corners=False)
+        length = int(self.pos_embed.shape[-1])
+        if n == length:
+            return x + self.pos_embed
+        return x + torch.matmul(self.pos_embed, linear_resize_matrix(length, n))
 
 
 class SeaAttention(nn.Module):
@@ -156,7 +159,9 @@ class SeaAttention(nn.Module):
         q = q.reshape(b, heads, -1, length).transpose(2, 3)  # B h L d
         k = k.reshape(b, heads, -1, length)  # B h d L
         v = v.reshape(b, heads, -1, length).transpose(2, 3)  # B h L dv
-        attn = torch.softmax(torch.matmul(q, k) * self.scale, dim=-1)
+        # Scale q before the product: the int8 quantizer then leaves q @ k and attn @ v in float, which
+        # XNNPACK runs; an int8 q @ k with an asymmetric k (zero point != 0) falls off the delegate.
+        attn = torch.softmax(torch.matmul(q * self.scale, k), dim=-1)
         out = torch.matmul(attn, v)  # B h L dv
         return out.transpose(2, 3).reshape(b, self.dh, length)
 
