@@ -12,6 +12,7 @@ help:
 	@echo "make demo   - set up .venv, evaluate the shipped model on the shipped held-out clips, print the report path"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make bench  - host benchmark suite (torch, ONNX Runtime, LiteRT, peers); results in benchmarks/results/"
+	@echo "make bench-export - time lavseg-export --format all --int8 and check its quality bars; benchmarks/results/export.*"
 	@echo "make arm64-device / arm64-device-stop - start/stop the emulated arm64 adb device (root, apt)"
 	@echo "make android-test - JVM tests of the app core and the debug APK (Debian packages, no Gradle)"
 	@echo "make android-assets MODEL=exports/x.tflite - copy an exported model into the app"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ import numpy as np
 from lightavseg_mobile.audio import VGGISH, log_mel, log_mel_file, waveform_patches
 from lightavseg_mobile.audio.logmel_numpy import read_wav
 from lightavseg_mobile.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, frames_to_input
-from lightavseg_mobile.export.manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path
+from lightavseg_mobile.export.manifest import (Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path,
+                                               preprocessing_block)
 from lightavseg_mobile.io_atomic import write_text_atomic
 from lightavseg_mobile.metrics.task import logits_to_mask
 
@@ -160,8 +160,7 @@ def write_stand_in_export(folder: str | Path) -> Path:
         inputs=[TensorSpec("frame", [1, 3, IMAGE_SIZE, IMAGE_SIZE], "int8", "NCHW", Quantization(0.0187, -14), "args_0"),
                 TensorSpec("logmel", [1, 1, 96, 64], "float32", "-", None, "args_1")],
         outputs=[TensorSpec("mask_logits", [1, 1, IMAGE_SIZE, IMAGE_SIZE], "int8", "NCHW", Quantization(0.11, 3), "output_0")],
-        preprocessing={"image": {"size": IMAGE_SIZE, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-                       "audio": {"input": "logmel", "vggish": asdict(VGGISH)}},
+        preprocessing=preprocessing_block(IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, "logmel"),
     )
     write_text_atomic(manifest_path(mdir / "model.tflite"), man.to_json())
     return art

@@ -11,3 +11,8 @@ bench-peers: $(STAMP)
 
 bench: bench-peers
 	$(PY) -m lightavseg_mobile.bench.suite benchmarks/suite.json --out benchmarks/results --exports exports/suite $(BENCH_ARGS)
+
+# The lavseg-export quality bars (wall time of `--format all --int8`, sizes, parity): benchmarks/results/export.{json,md}.
+.PHONY: bench-export
+bench-export: $(STAMP)
+	$(PY) benchmarks/export_bars.py

@@ -132,20 +132,49 @@ def test_module_sum_check_and_paper_shares():
 def test_ort_profile_maps_nodes_to_modules(tmp_path):
     names = {"conv_1": "visual.stages.0.conv", "gemm_2": "audio.fc", "add_3": "net.fusion_decoder.steps.0"}
     producers = {"v_out": "conv_1"}
+    # One node at a time (sequential executor); the gaps between kernels are dispatch, charged to the next node.
     ev = [{"cat": "Session", "name": "model_run", "ts": 0, "dur": 1000},  # warm-up, skipped
           {"cat": "Node", "name": "conv_1_kernel_time", "ts": 10, "dur": 900, "args": {"op_name": "Conv"}},
           {"cat": "Session", "name": "model_run", "ts": 2000, "dur": 1000},
-          {"cat": "Node", "name": "v_out_nchwc_kernel_time", "ts": 2010, "dur": 500, "args": {"op_name": "Conv"}},
-          {"cat": "Node", "name": "gemm_2_kernel_time", "ts": 2020, "dur": 200, "args": {"op_name": "Gemm"}},
-          {"cat": "Node", "name": "add_3_fused_kernel_time", "ts": 2030, "dur": 100, "args": {"op_name": "Add"}},
-          {"cat": "Node", "name": "ReorderOutput_kernel_time", "ts": 2040, "dur": 100, "args": {"op_name": "ReorderOutput"}}]
+          {"cat": "Node", "name": "v_out_nchwc_kernel_time", "ts": 2010, "dur": 490, "args": {"op_name": "Conv"}},
+          {"cat": "Node", "name": "gemm_2_kernel_time", "ts": 2550, "dur": 150, "args": {"op_name": "Gemm"}},
+          {"cat": "Node", "name": "add_3_fused_kernel_time", "ts": 2750, "dur": 50, "args": {"op_name": "Add"}},
+          {"cat": "Node", "name": "ReorderOutput_kernel_time", "ts": 2850, "dur": 50, "args": {"op_name": "ReorderOutput"}}]
     trace = tmp_path / "p.json"
     trace.write_text(json.dumps(ev))
     res = mod.parse_ort_profile(trace, names, skip_runs=1, producers=producers)
     assert res["runs"] == 1 and res["model_run_ms"] == pytest.approx(1.0)
     assert res["module_ms"] == pytest.approx({"visual": 0.5, "audio": 0.2, "fusion_decoder": 0.1, "other": 0.1})
+    assert res["module_kernel_ms"] == pytest.approx({"visual": 0.49, "audio": 0.15, "fusion_decoder": 0.05, "other": 0.05})
+    assert res["span_ms"] == pytest.approx(0.9) and res["kernel_ms"] == pytest.approx(0.74)
     assert res["mapped_fraction"] == pytest.approx(0.8 / 0.9)
     assert res["unmapped_by_op_ms"] == pytest.approx({"ReorderOutput": 0.1})
+
+
+def test_layout_nodes_ort_inserts_belong_to_the_module_they_feed(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    # ORT's optimized graph: a reorder it inserted before a visual conv, one after the audio gemm.
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu_0"),
+             helper.make_node("Identity", ["r"], ["r_nchwc"], name="ReorderInput_7"),
+             helper.make_node("Relu", ["r_nchwc"], ["v"], name="conv_1"),
+             helper.make_node("Relu", ["v"], ["a"], name="gemm_2"),
+             helper.make_node("Identity", ["a"], ["y"], name="ReorderOutput_9")]
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in ("x", "y")]
+    path = tmp_path / "optimized.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", vi[:1], vi[1:])), str(path))
+    names = {"conv_1": "visual.stem", "gemm_2": "audio.fc1"}
+    got = mod.optimized_graph_modules(path, names)
+    # Consumers first: the input reorder serves the conv; the trailing one has no consumer, so its producer.
+    assert got == {"conv_1": "visual.stem", "gemm_2": "audio.fc1", "ReorderInput_7": "visual.stem",
+                   "relu_0": "visual.stem", "ReorderOutput_9": "audio.fc1"}
+    trace = tmp_path / "p.json"
+    trace.write_text(json.dumps([{"cat": "Session", "name": "model_run", "ts": 0, "dur": 1000},
+                                 {"cat": "Node", "name": "ReorderInput_7_kernel_time", "ts": 0, "dur": 300, "args": {"op_name": "ReorderInput"}}]))
+    res = mod.parse_ort_profile(trace, names, graph_modules=got)
+    assert res["module_ms"] == pytest.approx({"visual": 0.3}) and res["mapped_fraction"] == 1.0
+    assert mod.optimized_graph_modules(tmp_path / "missing.onnx", names) == {}
 
 
 def test_markdown_and_plots_written(tmp_path):

@@ -351,6 +351,29 @@ def test_hostile_serial_and_report_path_are_inert(device: adb.Device, toy: Path,
     assert json.loads((evil_report / "bench.json").read_text())["machine"]["device"]["serial"] == SERIAL
 
 
+def test_serial_all_runs_every_device_in_parallel_one_report_each(device: adb.Device, toy: Path, tmp_path: Path) -> None:
+    # A second adb connection to the same emulated device under another serial: adb lists two devices,
+    # so --serial all runs two benches at once (sharing the device's content-addressed cache).
+    second = f"localhost:{DEFAULT_PORT}"
+    adb.client().connect(second, timeout=10)
+    try:
+        serials = {d.serial for d in adb.list_devices() if d.state == "device"}
+        assert {SERIAL, second} <= serials, serials
+        res = _cli(str(toy), "--serial", "all", "--runs", "1", "--warmup", "0", "--no-cold-start", "--device-clips", "1",
+                   "--report", str(tmp_path / "r"), "--json", timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        for serial in (SERIAL, second):
+            folder = tmp_path / "r" / bd._serial_dirname(serial)
+            report = json.loads((folder / "bench.json").read_text())
+            assert report["machine"]["device"]["serial"] == serial and report["incomplete"] is False
+        # Without a serial, several devices are an error that lists them.
+        res = _cli(str(toy), "--runs", "1", timeout=120)
+        assert res.returncode == 2 and SERIAL in res.stderr and second in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    finally:
+        adb.client().disconnect(second)
+
+
 def test_ctrl_c_is_one_line_exit_130_and_cleans_the_device(device: adb.Device, toy: Path, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "lightavseg_mobile.device.bench_device", str(toy), "--serial", SERIAL,

@@ -103,6 +103,35 @@ def test_failing_gate_goes_to_failed_and_exits_3(exported, tiny_ckpt, tmp_path, 
     assert man.status == "failed-parity"
 
 
+def test_failing_int8_gate_names_the_module_that_lost_most(exported, tiny_ckpt, small_recipe, tmp_path, monkeypatch):
+    # A gate no int8 artifact can pass (mIoU must *rise* by 100 points) forces the diagnosis path: the int8
+    # sub-models are built with the whole model's quantization settings and their SQNR names the culprit.
+    real_export = pipeline.export_onnx_fp32
+
+    def reuse_whole(module, args, in_names, out_names, dest):
+        if dest.name == "lightavseg-tiny.fp32.onnx":  # the whole model was converted above already
+            shutil.copy(exported / dest.name, dest)
+            return {"opset": 18}
+        return real_export(module, args, in_names, out_names, dest)
+
+    monkeypatch.setattr(pipeline, "export_onnx_fp32", reuse_whole)
+    out = tmp_path / "exports"
+    req = pipeline.ExportRequest(checkpoint=tiny_ckpt, formats=("onnx",), recipes=(str(small_recipe),), out=out,
+                                 max_heldout_clips=1, thresholds=Thresholds(int8_miou_drop=-1.0))
+    summary = pipeline.run_export(req, progress=lambda s, m: None)
+    with pytest.raises(ParityError) as exc:
+        pipeline.check_parity(summary)
+    man, _ = load_manifest(out / "failed" / "lightavseg-tiny.quick-minmax.onnx")
+    per_module = man.parity["per_module_sqnr_db"]
+    assert set(per_module) == {"visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head"}
+    assert all(isinstance(v, float) for v in per_module.values()), per_module
+    worst = min(per_module, key=per_module.get)
+    assert man.parity["worst_module"] == worst and man.status == "failed-parity"
+    assert exc.value.exit_code == 3 and f"module with the lowest SQNR: {worst}" in str(exc.value)
+    # Diagnosis sub-models are not published (no --split-modules); the fp32 artifact passed and is.
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".onnx") == ["lightavseg-tiny.fp32.onnx"]
+
+
 class _WithAlignment(nn.Module):
     def __init__(self) -> None:
         super().__init__()

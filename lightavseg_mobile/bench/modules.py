@@ -128,11 +128,62 @@ def map_node(name: str, names: dict[str, str], producers: dict[str, str] | None 
     return None
 
 
-def parse_ort_profile(trace_path: str | Path, names: dict[str, str], skip_runs: int = 0,
-                      producers: dict[str, str] | None = None) -> dict:
-    """Per-module kernel time (ms per run) from an ORT profile JSON trace, and the mean model_run time.
+def optimized_graph_modules(optimized_path: str | Path, names: dict[str, str],
+                            producers: dict[str, str] | None = None, max_hops: int = 8) -> dict[str, str]:
+    """Node of ORT's optimized graph -> torch module path, for nodes ORT created (layout reorders, fusions).
 
-    `skip_runs` leading model_run events (warm-up) and the nodes inside them are ignored.
+    A node with no name of its own in the export is given the module of the nearest exported node it
+    feeds (consumers first, then producers), walking at most `max_hops` edges: a layout reorder belongs
+    to the convolution it prepares an input for.
+    """
+    try:
+        import onnx
+
+        graph = onnx.load(str(optimized_path), load_external_data=False).graph
+    except Exception:  # no optimized graph (ORT could not save it): those nodes stay 'other'
+        return {}
+    nodes = {n.name: n for n in graph.node}
+    made_by = {o: n.name for n in graph.node for o in n.output}
+    used_by: dict[str, list[str]] = {}
+    for n in graph.node:
+        for i in n.input:
+            used_by.setdefault(i, []).append(n.name)
+    own = {name: map_node(name, names, producers) for name in nodes}
+    out: dict[str, str] = {k: v for k, v in own.items() if v is not None}
+    for name in nodes:
+        if name in out:
+            continue
+        for direction in ("down", "up"):
+            frontier, seen, found = [name], {name}, None
+            for _ in range(max_hops):
+                nxt = []
+                for cur in frontier:
+                    n = nodes[cur]
+                    edges = ([c for o in n.output for c in used_by.get(o, [])] if direction == "down"
+                             else [made_by[i] for i in n.input if i in made_by])
+                    for e in edges:
+                        if e not in seen:
+                            seen.add(e)
+                            nxt.append(e)
+                hits = sorted(own[e] for e in nxt if own.get(e))
+                if hits:
+                    found = hits[0]
+                    break
+                frontier = nxt
+            if found is not None:
+                out[name] = found
+                break
+    return out
+
+
+def parse_ort_profile(trace_path: str | Path, names: dict[str, str], skip_runs: int = 0,
+                      producers: dict[str, str] | None = None, graph_modules: dict[str, str] | None = None) -> dict:
+    """Per-module time (ms per run) from an ORT profile JSON trace, and the mean model_run time.
+
+    ORT's sequential executor runs one node at a time, so a run's wall time splits into node spans:
+    from the end of the previous node's kernel (or the run's start) to the end of this one. A module's
+    time is the sum of its nodes' spans: its kernels plus the dispatch between them (`module_kernel_ms`
+    keeps kernels alone). `skip_runs` leading model_run events (warm-up) and their nodes are ignored.
     """
     try:
         events = json.loads(Path(trace_path).read_text())
@@ -142,30 +193,38 @@ def parse_ort_profile(trace_path: str | Path, names: dict[str, str], skip_runs: 
     runs = runs[skip_runs:]
     if not runs:
         raise UserError(f"onnxruntime profile {trace_path} holds no timed model_run")
-    start = runs[0]["ts"]
-    per_module: dict[str, float] = {}
+    kernels = sorted((e for e in events if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time")),
+                     key=lambda e: e["ts"])
+    span_ms: dict[str, float] = {}
+    kernel_ms: dict[str, float] = {}
     mapped_nodes = unmapped_nodes = 0
     unmapped_ops: dict[str, float] = {}
-    for e in events:
-        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time") or e["ts"] < start:
-            continue
-        node = e["name"][: -len("_kernel_time")]
-        path = map_node(node, names, producers)
-        dur_ms = e["dur"] / 1e3
-        if path is None:
-            unmapped_nodes += 1
-            op = e.get("args", {}).get("op_name", "?")
-            unmapped_ops[op] = unmapped_ops.get(op, 0.0) + dur_ms
-            key = "other"
-        else:
-            mapped_nodes += 1
-            key = top_module(path)
-        per_module[key] = per_module.get(key, 0.0) + dur_ms
+    for run in runs:
+        prev_end = run["ts"]
+        for e in kernels:
+            if not run["ts"] <= e["ts"] <= run["ts"] + run["dur"]:
+                continue
+            node = e["name"][: -len("_kernel_time")]
+            path = map_node(node, names, producers) or (graph_modules or {}).get(node)
+            end = e["ts"] + e["dur"]
+            span = max(end - prev_end, e["dur"]) / 1e3
+            prev_end = end
+            if path is None:
+                unmapped_nodes += 1
+                op = e.get("args", {}).get("op_name", "?")
+                unmapped_ops[op] = unmapped_ops.get(op, 0.0) + span
+                key = "other"
+            else:
+                mapped_nodes += 1
+                key = top_module(path)
+            span_ms[key] = span_ms.get(key, 0.0) + span
+            kernel_ms[key] = kernel_ms.get(key, 0.0) + e["dur"] / 1e3
     n = len(runs)
-    per_run = {k: v / n for k, v in per_module.items()}
-    whole = sum(r["dur"] for r in runs) / n / 1e3
-    kernel_total = sum(per_run.values())
-    return {"module_ms": per_run, "model_run_ms": whole, "runs": n, "kernel_ms": kernel_total,
-            "mapped_fraction": (kernel_total - per_run.get("other", 0.0)) / kernel_total if kernel_total else 0.0,
+    per_run = {k: v / n for k, v in span_ms.items()}
+    total = sum(per_run.values())
+    return {"module_ms": per_run, "module_kernel_ms": {k: v / n for k, v in kernel_ms.items()},
+            "model_run_ms": sum(r["dur"] for r in runs) / n / 1e3, "runs": n,
+            "kernel_ms": sum(kernel_ms.values()) / n, "span_ms": total,
+            "mapped_fraction": (total - per_run.get("other", 0.0)) / total if total else 0.0,
             "nodes_mapped": mapped_nodes // n, "nodes_unmapped": unmapped_nodes // n,
             "unmapped_by_op_ms": {k: v / n for k, v in sorted(unmapped_ops.items(), key=lambda kv: -kv[1])}}

@@ -78,7 +78,9 @@ def export_executorch(checkpoint: str | Path, out_dir: str | Path, precision: st
 
             quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
             # strict export keeps the source metadata the annotators match on (see field notes 3b.1).
-            graph = torch.export.export(net, args, strict=True).module()
+            from ..export.graph import conv_weight_buffers_as_parameters
+
+            graph = conv_weight_buffers_as_parameters(torch.export.export(net, args, strict=True).module())
             prepared = prepare_pt2e(graph, quantizer)
             for a in _calibration_inputs(ckpt.preset):
                 prepared(*a)

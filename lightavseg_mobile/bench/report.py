@@ -25,8 +25,10 @@ def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
              f"- created {report['created']}, commit {(report['git'].get('commit') or 'n/a')[:12]}"
              + (" (dirty tree)" if report["git"].get("dirty") else ""),
              f"- libraries: {', '.join(f'{k} {v}' for k, v in m['libraries'].items())}",
-             f"- protocol: {p['warmup']} warm-up runs discarded, {p['runs']} timed runs per target interleaved round-robin in "
-             f"blocks of {p['block']}, {p['threads']} threads, {p.get('isolation', '')}; inputs: {p.get('inputs', '')}",
+             f"- protocol: {p['warmup']} warm-up runs discarded, {p['runs']} timed runs per target "
+             # Device runners other than Python on the device (benchmark_model, the app) time one target at a time.
+             + (f"interleaved round-robin in blocks of {p['block']}" if p.get("interleaved", True) else "not interleaved")
+             + f", {p['threads']} threads, {p.get('isolation', '')}; inputs: {p.get('inputs', '')}",
              f"- fp32 matmul peak measured in this run: {_f(peak and peak['gflops_per_s'], '.1f')} GFLOP/s"
              + (f" (before/after: {', '.join(f'{x:.1f}' for x in peak.get('before_after', []))})" if peak else ""),
              ""]

@@ -321,7 +321,12 @@ def _ort_profile(t: Target, req: BenchRequest, threads: int) -> dict:
         finally:
             w.close()
         # The ready run and the warm-up runs are in the trace too: skip them.
-        res = mod.parse_ort_profile(trace, names, skip_runs=1 + min(req.warmup, 3), producers=mod.output_producers(t.path))
+        producers = mod.output_producers(t.path)
+        from ..runtime.onnxruntime_rt import OPTIMIZED_GRAPH
+
+        graph_modules = mod.optimized_graph_modules(Path(d) / OPTIMIZED_GRAPH, names, producers)
+        res = mod.parse_ort_profile(trace, names, skip_runs=1 + min(req.warmup, 3), producers=producers,
+                                    graph_modules=graph_modules)
     res["names_map"] = str(names_file)
     return res
 

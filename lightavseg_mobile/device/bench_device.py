@@ -1,10 +1,13 @@
 """`lavseg-bench --device arm64`: benchmark artifacts on an adb device and report in the bench schema.
 
-Runner 1 (default) pushes a cached bundle (runner_bundle.py) and runs device_runner.py with the
-device's Python: same protocol as the host (warm-up, interleaved runs, percentiles, cold start and
-peak RSS in a fresh process), held-out outputs pulled back and checked on the host against the
-torch float model with the export parity gate. Runner 2 (`--benchmark-binary PATH`) pushes LiteRT's
+Runner 1 (default) pushes a cached bundle (runner_bundle.py) and numpy + runtime wheels (wheels.py,
+unless --device-wheels device) and runs device_runner.py with the device's Python: same protocol as
+the host (warm-up, interleaved runs, percentiles, cold start and peak RSS in a fresh process),
+held-out outputs pulled back and checked on the host against the torch float model with the export
+parity gate. Runner 2 (`--benchmark-binary PATH`) pushes LiteRT's
 benchmark_model and runs it per .tflite (whole models and split sub-models), op profile as CSV.
+Runner 3 (`--runner app`, app_runner.py) starts the Android demo app's bench mode and reads its report
+and per-clip outputs; parity is checked on the host as for runner 1.
 
 Faults end as one-line DeviceError/UserError; whatever was measured is still written, marked
 incomplete; the device's run directory is deleted (or, if the device vanished, on the next run).
@@ -13,6 +16,7 @@ incomplete; the device's run directory is deleted (or, if the device vanished, o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -26,14 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from lightavseg_mobile.device import app_runner as app
 from lightavseg_mobile.device import benchmark_model as bm
 from lightavseg_mobile.device import runner_bundle as rb
+from lightavseg_mobile.device import wheels as wh
 from lightavseg_mobile.device.adb import Device, list_devices, select_device
 from lightavseg_mobile.device.errors import DeviceError
 from lightavseg_mobile.errors import ParityError, UserError
 from lightavseg_mobile.io_atomic import write_text_atomic
 
 DELEGATES = ("auto", "cpu", "xnnpack", "nnapi", "gpu")
+RUNNERS = ("python", "benchmark-model", "app")
+# protocol.runner and protocol.isolation of each runner in the report.
+_RUNNER_LABEL = {"python": "python on device", "benchmark-model": "benchmark_model", "app": "app"}
+_ISOLATION = {"python": "subprocess per artifact", "benchmark-model": "one benchmark_model process per artifact",
+              "app": "the demo app's process, one model, its bundled held-out clips"}
 EMULATED = "emulated (qemu)"
 DEFAULT_STEP_TIMEOUT = 900.0
 NO_CONCLUSIONS = ("emulated (qemu) device: these timings measure an emulator on this host, not a phone; "
@@ -57,10 +68,14 @@ class DeviceBenchOptions:
     delegate: str = "auto"
     allow_fallback: bool = False
     benchmark_binary: Path | None = None
+    # python | benchmark-model | app; None: benchmark-model when benchmark_binary is set, else python.
+    runner: str | None = None
+    app_apk: Path | None = None
     step_timeout: float = DEFAULT_STEP_TIMEOUT
     heldout: Path | None = None
     max_clips: int = 2
     cold_start: bool = True
+    device_wheels: str = "bundle"  # bundle: push numpy/runtime wheels; device: the device's own (wheels.py)
     report_dir: Path | None = None
     progress: Progress | None = None
     # Called once the device runner (or benchmark_model) has been started: used to inject faults in tests.
@@ -82,6 +97,10 @@ class _State:
     run_dir: str | None = None
     run_dir_cleaned: bool | None = None
     stale_removed: list[str] = field(default_factory=list)
+    wheels: dict[str, Any] | None = None  # the report's device_wheels record (python runner)
+    app: dict[str, Any] | None = None  # the app's own bench_report.json (runner app)
+    app_label: str | None = None  # the artifact whose sha256 the app reported
+    app_apk_path: str | None = None
 
 
 def _say(opts: DeviceBenchOptions, stage: str, message: str) -> None:
@@ -126,7 +145,7 @@ def machine_block(facts: dict[str, Any], extra: dict[str, Any], libraries: dict[
 
 # ---------------------------------------------------------------- host side inputs and parity
 
-def _heldout_clips(heldout: Path | None, manifest: Any, audio: str, limit: int) -> list[Any]:
+def _heldout_clips(heldout: Path | None, manifest: Any, audio: str, limit: int | None) -> list[Any]:
     """Held-out clips (the export's held-out split) preprocessed as the manifest says."""
     from lightavseg_mobile.export import pipeline
 
@@ -187,19 +206,41 @@ def host_parity(label: str, manifest: Any, outputs: np.ndarray, clips: list[Any]
 
 # ---------------------------------------------------------------- the run
 
-def _plan_targets(paths: list[Path], modules: bool, binary: bool) -> list[tuple[str, Path, Any, bool]]:
+def resolve_runner(runner: str | None, benchmark_binary: Path | None, app_apk: Path | None = None) -> str:
+    """The runner to use (default: benchmark-model with --benchmark-binary, else python); bad combinations are UserError."""
+    if runner is None:
+        runner = "benchmark-model" if benchmark_binary is not None else "python"
+    if runner not in RUNNERS:
+        raise UserError(f"unknown --runner {runner!r}; choose one of: {', '.join(RUNNERS)}")
+    if runner == "benchmark-model" and benchmark_binary is None:
+        raise UserError("--runner benchmark-model needs --benchmark-binary PATH (LiteRT's android_aarch64_benchmark_model)")
+    if runner != "benchmark-model" and benchmark_binary is not None:
+        raise UserError(f"--benchmark-binary is used by --runner benchmark-model only, not {runner}: drop one of them")
+    if app_apk is not None and runner != "app":
+        raise UserError("--app-apk is used by --runner app only: add --runner app or drop --app-apk")
+    if app_apk is not None and not Path(app_apk).is_file():
+        raise UserError(f"--app-apk {app_apk} is not a file: build it with `make android-apk` (android_demo/README.md)")
+    return runner
+
+
+def _plan_targets(paths: list[Path], modules: bool, runner: str) -> list[tuple[str, Path, Any, bool]]:
     """(label, artifact path, manifest, whole) for every artifact to run, sub-models after their model."""
     from lightavseg_mobile.bench.run import BenchRequest, plan
 
+    if runner == "app" and modules:
+        raise UserError("--runner app times the whole model the app bundles: drop --modules")
     req = BenchRequest(paths=list(paths), modules=modules, baseline=False, peak=False)
     targets, _ = plan(req)
     out = []
     for t in targets:
         if t.kind != "runtime" or t.manifest is None:
             continue
-        if binary and t.format != "tflite":
+        if runner == "benchmark-model" and t.format != "tflite":
             raise UserError(f"--benchmark-binary runs .tflite only; {t.path} is {t.format}: drop it or run without "
                             "--benchmark-binary (Python on the device)")
+        if runner == "app" and (t.format != "tflite" or t.module != "model"):
+            raise UserError(f"--runner app: {t.path} is not a whole-model .tflite; name the .tflite artifact(s) "
+                            "copied into the app (make android-assets MODEL=...)")
         out.append((t.label, t.path, t.manifest, t.module == "model"))
     if not out:
         raise UserError("nothing to run on the device: name .onnx/.tflite artifacts (or folders holding them)")
@@ -214,6 +255,7 @@ def run_device_bench(paths: list[Path], *, warmup: int = 1, runs: int = 5, block
     On any failure the partial report is written (incomplete, with the reason) and the error re-raised.
     """
     opts = opts or DeviceBenchOptions()
+    opts = dataclasses.replace(opts, runner=resolve_runner(opts.runner, opts.benchmark_binary, opts.app_apk))
     if opts.delegate not in DELEGATES:
         raise UserError(f"unknown --delegate {opts.delegate!r}; choose one of: {', '.join(DELEGATES)}")
     for name, value, low in (("--runs", runs, 1), ("--warmup", warmup, 0), ("--block", block, 1)):
@@ -222,7 +264,9 @@ def run_device_bench(paths: list[Path], *, warmup: int = 1, runs: int = 5, block
     if opts.benchmark_binary is not None and not Path(opts.benchmark_binary).is_file():
         raise UserError(f"--benchmark-binary {opts.benchmark_binary} is not a file: download LiteRT's prebuilt "
                         "android_aarch64_benchmark_model (see docs) or build it")
-    targets = _plan_targets(list(paths), modules, opts.benchmark_binary is not None)
+    targets = _plan_targets(list(paths), modules, opts.runner)
+    # The app's outputs always come back, so its runs are always checked (step 3 of the app runner).
+    parity = parity or opts.runner == "app"
     state = _State(device=device)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     error: BaseException | None = None
@@ -238,29 +282,37 @@ def run_device_bench(paths: list[Path], *, warmup: int = 1, runs: int = 5, block
         _say(opts, "device", f"{dev.serial}: {state.facts.get('model')} ({state.facts.get('soc_model')}), "
                              f"{state.facts.get('cores')} cores" + (f", {EMULATED}" if state.facts.get("emulated") else ""))
         threads_used = threads or int(state.facts.get("cores") or 1)
-        with tempfile.TemporaryDirectory(prefix="lavseg-devbench-") as tmp:
-            staging = Path(tmp)
-            whole = [m for _, _, m, w in targets if w]
-            inputs: dict[str, np.ndarray] = {}
-            clip_rows = []
-            if opts.benchmark_binary is None and whole:
-                kinds = _audio_kinds(whole)
-                per_kind = {k: _heldout_clips(opts.heldout, whole[0], k, opts.max_clips) for k in kinds}
-                clips = per_kind[kinds[0]]
-                inputs["frame"] = np.concatenate([c.frames for c in clips])
-                for k, cs in per_kind.items():
-                    inputs[k] = np.concatenate([c.audio for c in cs])
-                clip_rows = [{"name": c.name, "frames": int(len(c.frames))} for c in clips]
-            bundle = rb.build_bundle(targets, inputs, staging / "bundle", clip_rows)
-            t0 = time.monotonic()
-            state.stale_removed = rb.clean_stale_runs(dev)
-            state.push = rb.ensure_on_device(dev, bundle, staging / "bundle", lambda s, m: _say(opts, s, m))
-            _step(state, "push", t0, **state.push)
-            state.run_dir, _ = rb.make_run_dir(dev, staging)
-            if opts.benchmark_binary is None:
-                _run_python(state, bundle, opts, warmup, runs, block, threads_used, parity)
-            else:
-                _run_benchmark_model(state, bundle, opts, staging, warmup, runs, threads_used)
+        if opts.runner == "app":
+            target, clips = _run_app(state, targets, opts, warmup, threads)
+            targets = [target]
+        else:
+            with tempfile.TemporaryDirectory(prefix="lavseg-devbench-") as tmp:
+                staging = Path(tmp)
+                whole = [m for _, _, m, w in targets if w]
+                inputs: dict[str, np.ndarray] = {}
+                clip_rows = []
+                if opts.benchmark_binary is None and whole:
+                    kinds = _audio_kinds(whole)
+                    per_kind = {k: _heldout_clips(opts.heldout, whole[0], k, opts.max_clips) for k in kinds}
+                    clips = per_kind[kinds[0]]
+                    inputs["frame"] = np.concatenate([c.frames for c in clips])
+                    for k, cs in per_kind.items():
+                        inputs[k] = np.concatenate([c.audio for c in cs])
+                    clip_rows = [{"name": c.name, "frames": int(len(c.frames))} for c in clips]
+                bundle = rb.build_bundle(targets, inputs, staging / "bundle", clip_rows)
+                t0 = time.monotonic()
+                state.stale_removed = rb.clean_stale_runs(dev)
+                state.push = rb.ensure_on_device(dev, bundle, staging / "bundle", lambda s, m: _say(opts, s, m))
+                _step(state, "push", t0, **state.push)
+                if opts.benchmark_binary is None:
+                    t0 = time.monotonic()
+                    state.wheels = wh.prepare(dev, opts.device_wheels, staging / "wheels", lambda s, m: _say(opts, s, m))
+                    _step(state, "wheels", t0, **{k: state.wheels[k] for k in ("source", "pushed", "bytes_pushed")})
+                state.run_dir, _ = rb.make_run_dir(dev, staging)
+                if opts.benchmark_binary is None:
+                    _run_python(state, bundle, opts, warmup, runs, block, threads_used, parity)
+                else:
+                    _run_benchmark_model(state, bundle, opts, staging, warmup, runs, threads_used)
     except BaseException as exc:  # noqa: BLE001 - includes KeyboardInterrupt: keep partial results, then re-raise
         error = exc
     finally:
@@ -268,19 +320,25 @@ def run_device_bench(paths: list[Path], *, warmup: int = 1, runs: int = 5, block
             state.run_dir_cleaned = rb.clean_run_dir(state.device, state.run_dir)
     report = assemble_report(state, targets, created, warmup, runs, block, threads or int(state.facts.get("cores") or 1),
                              opts, modules, error)
-    parity_error = None
-    if error is None and parity and opts.benchmark_binary is None:
+    parity_error: UserError | None = None
+    if error is None and parity and opts.runner != "benchmark-model":
         for label, path, manifest, is_whole in targets:
             if not is_whole or label not in state.outputs:
                 continue
             _say(opts, "parity", f"{label}: device outputs vs torch float model on {len(clips)} held-out clips")
-            res = host_parity(label, manifest, state.outputs[label], clips, checkpoint)
-            res["runtime"] = ((state.runner or {}).get("artifacts", {}).get(label) or {}).get("runtime")
+            try:
+                res = host_parity(label, manifest, state.outputs[label], clips, checkpoint)
+            except UserError as exc:  # e.g. no checkpoint: keep the timings, say why parity is missing
+                _mark_incomplete(report, f"parity of {label} not checked: {exc}")
+                parity_error = parity_error or exc
+                continue
+            res["runtime"] = (state.app or {}).get("runtime") if opts.runner == "app" else \
+                ((state.runner or {}).get("artifacts", {}).get(label) or {}).get("runtime")
             report["parity"][label] = res
             if not res["passed"] and parity_error is None:
                 parity_error = ParityError(f"{label} failed the parity gate on device {state.facts.get('serial')} "
                                            f"({res['reason']})")
-    elif parity and opts.benchmark_binary is not None:
+    elif parity and opts.runner == "benchmark-model":
         _mark_incomplete(report, "parity not checked: benchmark_model feeds random inputs and returns no outputs "
                                  "(run without --benchmark-binary for on-device parity)")
     _finish_report(report, opts)
@@ -304,7 +362,9 @@ def _run_python(state: _State, bundle: rb.Bundle, opts: DeviceBenchOptions, warm
     plan = {"artifacts": [e.plan() for e in bundle.entries], "warmup": warmup, "runs": runs, "block": block,
             "threads": threads, "delegate": opts.delegate, "allow_fallback": opts.allow_fallback, "outputs": True,
             "cold_start": opts.cold_start, "cold_timeout_s": opts.step_timeout / 2}
-    cmd = ["python3", f"{bundle.device_dir}/{rb.RUNNER}", "--bundle", bundle.device_dir, "--out", state.run_dir,
+    # env PYTHONPATH=SITE python3 -S (pushed wheels) or python3 (the device's own), as argv: no shell string.
+    cmd = [*wh.python_command(state.wheels), f"{bundle.device_dir}/{rb.RUNNER}", "--bundle", bundle.device_dir,
+           "--out", state.run_dir,
            "--plan", json.dumps(plan, sort_keys=True)]
     _say(opts, "run", f"device runner: {len(bundle.entries)} artifacts, {warmup} warm-up + {runs} runs, "
                       f"{threads} threads, delegate {opts.delegate} (step timeout {opts.step_timeout:g} s)")
@@ -392,6 +452,52 @@ def _run_benchmark_model(state: _State, bundle: rb.Bundle, opts: DeviceBenchOpti
         _step(state, f"benchmark_model {e.label}", t0)
 
 
+def _run_app(state: _State, targets: list[tuple[str, Path, Any, bool]], opts: DeviceBenchOptions, warmup: int,
+             threads: int | None) -> tuple[tuple[str, Path, Any, bool], list[Any]]:
+    """Runner 3: the demo app's bench mode; returns the target the app ran and the held-out clips it ran, in order."""
+    dev = state.device
+    assert dev is not None
+    t0 = time.monotonic()
+    state.app_apk_path = app.ensure_installed(dev, opts.app_apk, opts.step_timeout)
+    _step(state, "install" if opts.app_apk is not None else "app_installed", t0, apk=state.app_apk_path)
+    app.clear_previous(dev)
+    extras = ["--es", "delegate", app.APP_DELEGATES[opts.delegate], "--ei", "warmup", str(warmup)]
+    if threads is not None:
+        extras += ["--ei", "threads", str(threads)]
+    _say(opts, "run", f"app {app.PACKAGE} bench mode (step timeout {opts.step_timeout:g} s)")
+    t0 = time.monotonic()
+    app.start_bench(dev, extras, opts.step_timeout)
+    if opts.on_run_started is not None:
+        threading.Thread(target=opts.on_run_started, args=(dev, app.BENCH_DIR), daemon=True).start()
+    waited = app.wait_for_report(dev, opts.step_timeout)
+    _step(state, "run", t0, waited_s=round(waited, 3))
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lavseg-app-") as d:
+        result = app.pull_results(dev, Path(d), opts.step_timeout)
+    state.app = result.report
+    _step(state, "pull", t0, outputs=len(result.outputs))
+    sha = result.report["artifact"]["sha256"]
+    target = next((t for t in targets if t[2].artifact_sha256 == sha), None)
+    if target is None:
+        given = ", ".join(f"{p.name} ({m.artifact_sha256[:12]})" for _, p, m, _ in targets)
+        raise UserError(f"the app on {dev.serial} runs {result.report['artifact'].get('file')} (sha256 {sha[:12]}), which "
+                        f"matches none of the artifacts given: {given}; pass the .tflite copied into the app")
+    label, _, manifest, _ = target
+    used = str(result.report["runtime"].get("delegate") or "")
+    if "fell back" in used and not opts.allow_fallback and opts.delegate in ("nnapi", "gpu"):
+        raise UserError(f"delegate {opts.delegate!r} did not run {label} in the app on {dev.serial} ({used}); "
+                        "pass --allow-fallback to accept the CPU path")
+    audio = "waveform" if any(s.name == "waveform" for s in manifest.inputs) else "logmel"
+    clips = _heldout_clips(opts.heldout, manifest, audio, None)
+    spec = next((s for s in manifest.outputs if s.name == "mask_logits"), None)
+    if spec is None:
+        raise UserError(f"{label}: its manifest lists no mask_logits output; re-export it with lavseg-export")
+    hw = (int(spec.shape[-2]), int(spec.shape[-1]))
+    picked, state.outputs[label] = app.match_clips(result, clips, hw, str(opts.heldout or "the shipped held-out set"))
+    state.app_label = label
+    return target, picked
+
+
 # ---------------------------------------------------------------- report
 
 def _artifact_row(label: str, path: Path, manifest: Any, runtime: dict[str, Any], latency: dict[str, Any],
@@ -429,15 +535,32 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
     from lightavseg_mobile.bench.protocol import summarize
     from lightavseg_mobile.bench.schema import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
 
+    kind = opts.runner or ("benchmark-model" if opts.benchmark_binary is not None else "python")
     runner = state.runner or {}
     libraries = dict(runner.get("libraries") or {})
     if opts.benchmark_binary is not None:
         libraries["benchmark_model"] = f"{Path(opts.benchmark_binary).name} sha256:{rb.artifact_sha256(opts.benchmark_binary)[:16]}"
+    app_rt = dict((state.app or {}).get("runtime") or {})
+    if kind == "app" and app_rt:
+        libraries[str(app_rt["name"])] = str(app_rt.get("version") or "unknown")
     reasons: list[str] = []
     rows, untimed = [], []
     p50: dict[str, float] = {}
     for label, path, manifest, whole in targets:
-        if opts.benchmark_binary is None:
+        if kind == "app":
+            if state.app is None or label != state.app_label:
+                untimed.append(label)
+                continue
+            app_lat = state.app["latency_ms"]
+            lat = app.latency_block(app_lat)
+            used = str(app_rt.get("delegate") or "")
+            extra = {"delegate": used or None,
+                     "fallback": ({"from": app_rt.get("delegate_requested"), "to": "cpu (xnnpack)", "reason": used}
+                                  if "fell back" in used else None),
+                     "latency_scope": app_lat.get("scope"), "latency_std": "population (ddof 0), from the app",
+                     "app_report": {k: state.app.get(k) for k in ("created", "producer", "device", "artifact")}}
+            rows.append(_artifact_row(label, path, manifest, app_rt, lat, None, None, extra))
+        elif kind == "python":
             r = (runner.get("artifacts") or {}).get(label)
             if not r or not r.get("samples_ms"):
                 untimed.append(label)
@@ -471,7 +594,7 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
         p50[label] = lat["p50"]
     if untimed:
         reasons.append(f"not timed on the device: {', '.join(untimed)}")
-    if opts.benchmark_binary is None and runner and runner.get("errors"):
+    if kind == "python" and runner and runner.get("errors"):
         reasons.append("; ".join(runner["errors"]))
     costs = _costs({m.preset for _, _, m, _ in targets if m.preset})
     for row in rows:
@@ -500,23 +623,27 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
     if state.run_dir is not None and state.run_dir_cleaned is False:
         reasons.append(f"device temp dir {state.run_dir} could not be deleted (device unreachable); "
                        "the next run on this device deletes it")
+    if kind == "app" and state.app is not None:
+        # What the app actually did, not what was asked (it times every frame of its clips).
+        warmup, runs, block = int(state.app["latency_ms"]["warmup"]), int(state.app["latency_ms"]["runs"]), 1
+        threads = app_rt["threads"] if isinstance(app_rt.get("threads"), int) else threads
     facts = state.facts or {"serial": getattr(state.device, "serial", opts.serial), "emulated": False}
     emulated = bool(facts.get("emulated"))
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION, "created": created, "git": git_state(),
         "machine": machine_block(facts, state.extra, libraries),
         "protocol": {"warmup": warmup, "runs": runs, "block": block, "threads": threads, "baseline": None,
-                     "interleaved": opts.benchmark_binary is None,
-                     "isolation": ("subprocess per artifact" if opts.benchmark_binary is None
-                                   else "one benchmark_model process per artifact"),
-                     "runner": "benchmark_model" if opts.benchmark_binary is not None else "python on device",
+                     "interleaved": kind == "python", "isolation": _ISOLATION[kind], "runner": _RUNNER_LABEL[kind],
                      "delegate_requested": opts.delegate, "allow_fallback": opts.allow_fallback},
         "matmul_peak": None, "artifacts": rows, "modules": module_rows, "module_sums": module_sums,
         "parity": {}, "paper_reference": dict(mod.PAPER_REFERENCE), "targets": [],
         "extra": {"device": {"serial": facts.get("serial"), "facts": facts, "steps": state.steps, "push": state.push,
                              "run_dir": state.run_dir, "run_dir_cleaned": state.run_dir_cleaned,
                              "stale_runs_removed": state.stale_removed,
+                             "device_wheels": {**state.wheels, "imports": runner.get("imports")} if state.wheels else None,
                              "runner_phase": runner.get("phase"), "runner_complete": runner.get("complete"),
+                             "app": ({"package": app.PACKAGE, "apk": state.app_apk_path, "bench_dir": app.BENCH_DIR}
+                                     if kind == "app" else None),
                              "latency_conclusions": not emulated,
                              "note": NO_CONCLUSIONS if emulated else None}},
         "incomplete": bool(reasons), "incomplete_reason": "; ".join(reasons) or None,
@@ -525,12 +652,14 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
 
 
 def _finish_report(report: dict[str, Any], opts: DeviceBenchOptions) -> None:
-    """Validate and write the report (bench.json in opts.report_dir)."""
+    """Validate and write the report (bench.json and bench.md in opts.report_dir)."""
+    from lightavseg_mobile.bench.report import markdown
     from lightavseg_mobile.bench.schema import validate_report
 
     validate_report(report)
     if opts.report_dir is not None:
         write_text_atomic(Path(opts.report_dir) / "bench.json", json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+        write_text_atomic(Path(opts.report_dir) / "bench.md", markdown(report))
 
 
 def human_summary(report: dict[str, Any]) -> str:
@@ -570,16 +699,30 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--serial", default=None,
                    help="adb serial of the device, or 'all' for every attached device (one report each); "
                         "default: ANDROID_SERIAL, else the only device")
+    g.add_argument("--runner", choices=RUNNERS, default=None,
+                   help="python: Python on the device (default); benchmark-model: LiteRT's benchmark_model per .tflite "
+                        "(needs --benchmark-binary, the default when it is given); app: the Android demo app's bench mode "
+                        "(the app must be installed, or pass --app-apk; name the .tflite copied into it; parity always "
+                        "checked on the host; --warmup, --threads, --delegate go to the app, which times every frame "
+                        "of its bundled clips)")
     g.add_argument("--benchmark-binary", type=Path, default=None, metavar="PATH",
                    help="LiteRT benchmark_model for the device (e.g. android_aarch64_benchmark_model): run it per "
-                        ".tflite instead of Python on the device")
+                        ".tflite instead of Python on the device (--runner benchmark-model)")
+    g.add_argument("--app-apk", type=Path, default=None, metavar="PATH",
+                   help="--runner app: install this demo APK first (adb install -r), e.g. "
+                        "android_demo/build/apk/lightavseg-demo-debug.apk")
     g.add_argument("--allow-fallback", action="store_true",
                    help="run on the CPU path when --delegate is unavailable (recorded in the report) instead of failing")
     g.add_argument("--step-timeout", type=float, default=DEFAULT_STEP_TIMEOUT, metavar="S",
-                   help=f"time limit of each device step (push, run, pull), seconds (default {DEFAULT_STEP_TIMEOUT:g})")
+                   help=f"time limit of each device step (push, run, pull; with --runner app: the wait for the app's "
+                        f"report), seconds (default {DEFAULT_STEP_TIMEOUT:g})")
     g.add_argument("--device-clips", type=int, default=2, metavar="N",
                    help="held-out clips run on the device for --parity (default 2)")
     g.add_argument("--no-cold-start", action="store_true", help="skip the fresh-process cold start and RSS measurement")
+    g.add_argument("--device-wheels", choices=wh.SOURCES, default="bundle",
+                   help="where the Python runner's numpy/onnxruntime/ai-edge-litert come from: bundle (default: aarch64 "
+                        "wheels for the device's Python, fetched once into ~/.cache/lightavseg/device-wheels and cached "
+                        "on the device by content hash) or device (what the device's python3 already has)")
 
 
 def _serial_dirname(serial: str) -> str:
@@ -593,15 +736,19 @@ def run(args: argparse.Namespace) -> int:
     report_dir = getattr(args, "report", None)
     opts_kw = dict(delegate=delegate, allow_fallback=bool(getattr(args, "allow_fallback", False)),
                    benchmark_binary=getattr(args, "benchmark_binary", None),
+                   runner=getattr(args, "runner", None), app_apk=getattr(args, "app_apk", None),
                    step_timeout=float(getattr(args, "step_timeout", DEFAULT_STEP_TIMEOUT)),
                    heldout=getattr(args, "heldout", None), max_clips=int(getattr(args, "device_clips", 2)),
-                   cold_start=not getattr(args, "no_cold_start", False))
+                   cold_start=not getattr(args, "no_cold_start", False),
+                   device_wheels=getattr(args, "device_wheels", "bundle"))
     kw = dict(warmup=int(getattr(args, "warmup", 1)), runs=int(getattr(args, "runs", 5)), block=int(getattr(args, "block", 1)),
               threads=getattr(args, "threads", None), modules=bool(getattr(args, "modules", False)),
               parity=bool(getattr(args, "parity", False)), checkpoint=getattr(args, "checkpoint", None))
     paths = [Path(p) for p in (getattr(args, "artifacts", None) or getattr(args, "paths", None) or [])]
     as_json = bool(getattr(args, "json", False))
     try:
+        # Flag mistakes are reported before any adb traffic.
+        resolve_runner(getattr(args, "runner", None), getattr(args, "benchmark_binary", None), getattr(args, "app_apk", None))
         if getattr(args, "serial", None) == "all":
             serials = [d.serial for d in list_devices() if d.state == "device"]
             if not serials:

@@ -3,11 +3,14 @@
 It is pushed as the top-level script of a bundle (see runner_bundle.py) next to the package modules
 it imports, the artifacts with their manifests and the held-out inputs as .npy:
 
-    python3 BUNDLE/device_runner.py --bundle BUNDLE --out RUNDIR --plan '{json}'
+    env PYTHONPATH=SITE python3 -S BUNDLE/device_runner.py --bundle BUNDLE --out RUNDIR --plan '{json}'
+
+SITE holds the pushed numpy/runtime wheels (wheels.py); with `--device-wheels device` it is plain
+`python3` on the device's own packages. result.json says where each runtime was imported from.
 
 It loads every artifact (delegate checked against what was asked), times them with the host's
 protocol (warm-up, interleaved rounds, same summary), measures cold start and peak RSS of each
-whole model in a fresh child process, runs the held-out frames through every whole model and
+artifact (whole models and split sub-models) in a fresh child process, runs the held-out frames through every whole model and
 writes RUNDIR/result.json after every phase (so a killed run still leaves what it finished) and
 RUNDIR/outputs/LABEL.npy. Exit 0 when complete, 3 for a delegate that is unavailable without
 --allow-fallback, 1 for any other failure; the last stderr line is then a one-line reason.
@@ -38,6 +41,8 @@ _DELEGATE_NAMES = {
 # The runtime's own CPU path, used when a fallback is allowed.
 _FALLBACK = {"onnxruntime": "cpu", "litert": "xnnpack"}
 _T0 = time.perf_counter()
+# Reported with their paths: the pushed site dir (--device-wheels bundle) or the device's own packages.
+_RUNTIME_MODULES = (("numpy", "numpy"), ("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"))
 
 
 class DelegateUnavailable(Exception):
@@ -60,6 +65,26 @@ def _versions() -> dict[str, str]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
+    return out
+
+
+def runtime_imports() -> dict[str, dict[str, Any]]:
+    """Where numpy, onnxruntime and ai_edge_litert come from in this interpreter, and their versions."""
+    import importlib.util
+    from importlib import metadata
+
+    out: dict[str, dict[str, Any]] = {}
+    for module, dist in _RUNTIME_MODULES:
+        loaded = sys.modules.get(module)
+        # find_spec of a top-level package imports nothing: a runtime this run does not use stays unloaded.
+        spec = None if loaded is not None else importlib.util.find_spec(module)
+        path = getattr(loaded, "__file__", None) if loaded is not None else (spec.origin if spec else None)
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = None
+        out[module] = {"path": path, "version": getattr(loaded, "__version__", None) or version,
+                       "imported": loaded is not None}
     return out
 
 
@@ -151,8 +176,9 @@ def cold_child(bundle: Path, entry: dict[str, Any], plan: dict[str, Any]) -> int
 
 def _cold_start(bundle: Path, entry: dict[str, Any], plan: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Spawn a fresh interpreter for one artifact: wall time to its first result, and its peak RSS."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--bundle", str(bundle), "--plan", json.dumps(plan),
-           "--cold", entry["label"], "--out", "."]
+    # Same interpreter flags as this one: with -S (pushed runtimes) the child must not see the device's packages.
+    cmd = [sys.executable, *(["-S"] if sys.flags.no_site else []), str(Path(__file__).resolve()), "--bundle",
+           str(bundle), "--plan", json.dumps(plan), "--cold", entry["label"], "--out", "."]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -183,7 +209,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
     result: dict[str, Any] = {
         "runner_version": RUNNER_VERSION, "complete": False, "phase": "load", "libraries": _versions(),
         "machine": platform.machine(), "import_ms": (time.perf_counter() - _T0) * 1000.0,
-        "plan": plan, "artifacts": {}, "errors": [],
+        "imports": runtime_imports(), "plan": plan, "artifacts": {}, "errors": [],
     }
     path = out / RESULT_FILE
     _write_json(path, result)
@@ -233,9 +259,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
         result["phase"] = "cold_start"
         _write_json(path, result)
         runtimes.clear()  # free the models before measuring fresh processes
-        for entry in plan["artifacts"]:
-            if not entry.get("whole"):
-                continue
+        for entry in plan["artifacts"]:  # split sub-models too, as the host bench does (one process each)
             cold = _cold_start(bundle, entry, plan, timeout=plan.get("cold_timeout_s", 600.0))
             row = result["artifacts"][entry["label"]]
             row["cold_start_ms"], row["peak_rss_mb"] = cold["cold_start_ms"], cold["peak_rss_mb"]
@@ -244,6 +268,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
             _write_json(path, result)
 
     result["phase"] = "done"
+    result["imports"] = runtime_imports()  # now with the runtimes this run loaded
     result["complete"] = True
     result["wall_s"] = time.perf_counter() - _T0
     _write_json(path, result)

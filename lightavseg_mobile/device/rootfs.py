@@ -121,25 +121,17 @@ def _android_fixes(tmp: Path) -> None:
     write_cpu_files(tmp, host_cores())
 
 
-def _pip_platform_args(recipe: rc.Recipe) -> list[str]:
-    """Return pip's target-interpreter options for the device's CPython."""
-    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", recipe.python]
-    for platform in recipe.platforms:
-        args += ["--platform", platform]
-    return args
-
-
 def _install_wheels(tmp: Path, recipe: rc.Recipe, paths: Paths, log: Path) -> None:
     """Fetch the aarch64 wheels (kept in the cache) and unpack them into the root's site-packages."""
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     paths.wheels.mkdir(parents=True, exist_ok=True)
-    run([*pip, "download", "-q", *_pip_platform_args(recipe), "-d", str(paths.wheels),
+    run([*pip, "download", "-q", *rc.pip_target_args(recipe.python, recipe.platforms), "-d", str(paths.wheels),
          *recipe.wheels],
         what="pip download of the device wheels",
         fix="check access to PyPI (the wheels are cp313 manylinux aarch64)", log=log, timeout=900)
     site = tmp / rc.SITE_PACKAGES
     run([*pip, "install", "-q", "--no-index", "--find-links", str(paths.wheels), "--no-deps",
-         "--no-compile", *_pip_platform_args(recipe), "--target", str(site), *recipe.wheels],
+         "--no-compile", *rc.pip_target_args(recipe.python, recipe.platforms), "--target", str(site), *recipe.wheels],
         what="pip install --target of the device wheels",
         fix=f"delete {paths.wheels} and rebuild", log=log, timeout=900)
     # Console scripts pip wrote point at the host interpreter: useless on the device.

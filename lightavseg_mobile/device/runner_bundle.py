@@ -227,17 +227,7 @@ def ensure_on_device(device: Device, bundle: Bundle, staging: Path, progress: Pr
     device.shell(["mkdir", "-p", incoming], timeout=30.0).check(f"mkdir {incoming}")
     say("push", f"bundle {bundle.digest}: {len(bundle.files)} files, {bundle.size / 1e6:.1f} MB -> {device.serial}")
     try:
-        pushed = 0
-        for f in bundle.files:
-            pushed += device.push(f.source, f"{incoming}/{f.rel}")
-        device.push(staging / SUMS_FILE, f"{incoming}/{SUMS_FILE}")
-        # Verify on the device: a push cut short (storage full, cable pulled) must not be cached.
-        check = device.shell(["sh", "-c", 'cd "$1" && sha256sum -c --quiet "$2"', "sh", incoming, SUMS_FILE],
-                             timeout=120.0 + bundle.size / 5e6)
-        if not check.ok:
-            raise DeviceError(f"the bundle pushed to {device.serial} does not match its checksums "
-                              f"({(check.stdout + check.stderr).strip().splitlines()[-1:] or ['no output']}); "
-                              "is the device storage full?")
+        pushed = push_checked(device, bundle.files, staging / SUMS_FILE, incoming, "the bundle")
         device.push(staging / INDEX_FILE, f"{incoming}/{INDEX_FILE}")
         if device.shell(["test", "-e", bundle.device_dir], timeout=30.0).ok:
             device.remove_tree(bundle.device_dir)  # a leftover without a verified index
@@ -252,16 +242,33 @@ def ensure_on_device(device: Device, bundle: Bundle, staging: Path, progress: Pr
     return {"path": bundle.device_dir, "cached": False, "pushed_files": len(bundle.files) + 2, "pushed_bytes": pushed}
 
 
-def evict_old_bundles(device: Device, keep: int, current: str) -> list[str]:
-    """Delete all but the `keep` most recent cached bundles (never `current`); return what was deleted."""
+def push_checked(device: Device, files: Sequence[BundleFile], sums: Path, incoming: str, what: str) -> int:
+    """Push `files` and their sha256 list into `incoming`, then verify them there; returns the bytes pushed."""
+    pushed = 0
+    for f in files:
+        pushed += device.push(f.source, f"{incoming}/{f.rel}")
+    device.push(sums, f"{incoming}/{sums.name}")
+    # Verify on the device: a push cut short (storage full, cable pulled) must not be cached.
+    check = device.shell(["sh", "-c", 'cd "$1" && sha256sum -c --quiet "$2"', "sh", incoming, sums.name],
+                         timeout=120.0 + sum(f.size for f in files) / 5e6)
+    if not check.ok:
+        raise DeviceError(f"{what} pushed to {device.serial} failed its checksum check "
+                          f"({(check.stdout + check.stderr).strip().splitlines()[-1:] or ['no output']}); "
+                          "is the device storage full?")
+    return pushed
+
+
+def evict_old_bundles(device: Device, keep: int, current: str, prefix: str = "") -> list[str]:
+    """Delete all but the `keep` most recent cache dirs named PREFIX+digest (never `current`); return what was deleted."""
     listing = device.shell(["ls", "-1t", "--", CACHE_DIR], timeout=30.0)
     if not listing.ok:
         return []
-    names = [n for n in listing.stdout.split() if n and not n.startswith(".")]
-    doomed = [n for n in names if n != current][max(0, keep - 1):]
+    # Only PREFIX+hex names count: bundles, runtime site dirs (site-) and binaries (bin-) are kept apart.
+    names = [n for n in listing.stdout.split() if n.startswith(prefix) and len(n) > len(prefix)
+             and all(c in "0123456789abcdef" for c in n[len(prefix):])]
+    doomed = [n for n in names if n != prefix + current][max(0, keep - 1):]
     for name in doomed:
-        if all(c in "0123456789abcdef" for c in name):
-            device.remove_tree(f"{CACHE_DIR}/{name}")
+        device.remove_tree(f"{CACHE_DIR}/{name}")
     return doomed
 
 

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--allow-parity-failure", action="store_true", help="publish artifacts that fail the gate, marked failed")
     ap.add_argument("--threads", type=int, default=0,
                     help="threads for torch and the runtimes (default 0 = physical cores; use 1 on a host busy with other work)")
+    ap.add_argument("--jobs", type=int, default=0, metavar="N",
+                    help="conversions run at once (default 0 = physical cores, at most 2): PT2E int8 converts in a "
+                         "second process while the other artifacts are built; 1 = one at a time")
     ap.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     return ap
 
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                         int8=args.int8 or bool(args.recipe), recipes=tuple(args.recipe), audio_input=args.audio_input,
                         calibration=args.calibration, heldout=args.heldout, split_modules=args.split_modules, out=args.out,
                         allow_parity_failure=args.allow_parity_failure, threads=args.threads,
-                        max_heldout_clips=args.heldout_clips)
+                        max_heldout_clips=args.heldout_clips, jobs=args.jobs)
     summary = run_export(req)
     print(json.dumps(summary, indent=2, sort_keys=True, default=str) if args.json else _human(summary))
     check_parity(summary, args.allow_parity_failure)

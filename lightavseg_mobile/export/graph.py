@@ -148,3 +148,24 @@ def module_io(net: LightAVSegInference, frame: torch.Tensor, logmel: torch.Tenso
     t["decoder_map"] = maps[-1]
     t["mask_logits"] = net.seg_head(maps[-1])
     return t
+
+
+def conv_weight_buffers_as_parameters(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Re-register buffers that feed a convolution's weight as (frozen) parameters, in place; returns `gm`.
+
+    The model's average pools are depthwise convolutions with a fixed kernel held as a buffer; PT2E folds
+    the BatchNorm that follows into the conv by assigning a new *parameter* under the weight's name,
+    which fails on a buffer.
+    """
+    buffers = {name for name, _ in gm.named_buffers()}
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target is not torch.ops.aten.conv2d.default:
+            continue
+        weight = node.args[1]
+        if getattr(weight, "op", None) == "get_attr" and weight.target in buffers:
+            owner_path, _, attr = weight.target.rpartition(".")
+            owner = gm.get_submodule(owner_path)
+            tensor = owner._buffers.pop(attr)
+            owner.register_parameter(attr, torch.nn.Parameter(tensor, requires_grad=False))
+            buffers.discard(weight.target)
+    return gm

@@ -15,9 +15,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +28,7 @@ from ..errors import ParityError, UserError
 from ..parity import ClipBatch, Thresholds, compare, module_sqnr
 from . import graph
 from ..hostinfo import cpu_model
-from .manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path
+from .manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path, preprocessing_block
 from .onnx_export import ConverterError, export_onnx_fp32, quantize_onnx
 from .recipes import DEFAULT_RECIPES, Recipe, RecipeError, load_recipe
 from .strip_check import alignment_check, count_params
@@ -62,6 +64,9 @@ class ExportRequest:
     # Threads for torch and the runtimes (0 = physical cores). On a host shared with other busy processes, 2 busy-waiting
     # OpenMP threads ran the torch reference 16x slower than 1 thread: pass threads=1 there.
     threads: int = 0
+    # Conversions run at once (0 = physical cores, capped at 2): the PT2E int8 TFLite conversion is mostly
+    # single-threaded Python/MLIR, so it runs in a second process while the other artifacts are built.
+    jobs: int = 0
 
 
 Progress = Callable[[str, str], None]
@@ -234,13 +239,7 @@ class Exporter:
         self.inference_params = count_params(self.net)
         p = self.preset
         self.size = p.image_size
-        self.preprocessing = {
-            "image": {"size": p.image_size, "resize": "bilinear (PIL) to size x size", "scale": "x / 255",
-                      "mean": list(p.mean), "std": list(p.std), "layout": "NCHW", "color": "RGB"},
-            "audio_input": req.audio_input,
-            "audio": __import__("lightavseg_mobile.audio", fromlist=["VGGISH"]).VGGISH.to_dict(),
-            "output": {"name": "mask_logits", "mask": "sigmoid(logit) > 0.5", "size": [p.image_size, p.image_size]},
-        }
+        self.preprocessing = preprocessing_block(p.image_size, p.mean, p.std, req.audio_input)
 
     def _whole(self) -> tuple[torch.nn.Module, list[str], tuple[torch.Tensor, ...]]:
         s = self.size
@@ -277,6 +276,11 @@ class Exporter:
             self.calib = (load_clips(req.calibration, CALIBRATION_SPLIT, self.size, p.mean, p.std, req.audio_input, None)
                           if need_calib else [])
             model, in_names, args = self._whole()
+            self.background = _BackgroundPT2E(self._jobs())
+            for recipe in recipes.get("tflite", []):
+                if recipe.backend == "pt2e":
+                    self.background.start(recipe.name, model, args, self.tmp / self._name("tflite", recipe, None), recipe,
+                                          self._pt2e_samples(recipe))
             self.reference = torch_reference_predictor(model)
             built: list[_Built] = []
             for fmt in req.formats:
@@ -304,8 +308,22 @@ class Exporter:
             total = time.perf_counter() - t_start
             summary = self._publish(built, total)
         finally:
+            if getattr(self, "background", None) is not None:
+                self.background.close()
             shutil.rmtree(tmp, ignore_errors=True)
         return summary
+
+    def _jobs(self) -> int:
+        if self.req.jobs < 0:
+            raise UserError(f"--jobs must be at least 1 (0 = automatic), got {self.req.jobs}")
+        if self.req.jobs:
+            return self.req.jobs
+        from ..runtime import physical_cores
+
+        return min(2, physical_cores())
+
+    def _pt2e_samples(self, recipe: Recipe) -> list[tuple[torch.Tensor, ...]]:
+        return [tuple(torch.from_numpy(x) for x in s) for s in self._calib_samples(recipe.calibration.max_frames)]
 
     def _fp32_path(self, fmt: str) -> Path:
         return self.tmp / self._name(fmt, None, None)
@@ -325,17 +343,20 @@ class Exporter:
                    else export_tflite_fp32(model, args, path))
         return self._finish(path, fmt, None, "model", model, in_names, ["mask_logits"], args, details, t0)
 
-    def _calib_samples(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _calib_samples(self, limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Calibration frames; with `limit`, that many spread evenly over every clip (not the first clips only)."""
         out = []
         for c in self.calib:
             for i in range(len(c.frames)):
                 out.append((c.frames[i:i + 1], c.audio[i:i + 1]))
+        if limit is not None and limit < len(out):
+            out = [out[int(k)] for k in np.linspace(0, len(out) - 1, limit).round()]
         return out
 
     def _int8(self, fmt: str, recipe: Recipe, model, in_names, args, fp32_path: Path) -> _Built:
         path = self.tmp / self._name(fmt, recipe, None)
         t0 = time.perf_counter()
-        samples = self._calib_samples()[: recipe.calibration.max_frames]
+        samples = self._calib_samples(recipe.calibration.max_frames)
         self.progress("calibrate", f"{recipe.name}: {len(samples) if recipe.needs_calibration else 0} frames of split {CALIBRATION_SPLIT!r}")
         self.progress("quantize", f"{fmt} {recipe.name} -> {path.name}")
         if recipe.backend == "ort-static":
@@ -344,7 +365,9 @@ class Exporter:
             r = recipe if not keep or list(recipe.keep_float) == keep else _with_keep(recipe, keep)
             details = quantize_onnx(fp32_path, path, r, feeds)
         elif recipe.backend == "pt2e":
-            details = export_tflite_pt2e(model, args, path, recipe, [tuple(torch.from_numpy(x) for x in s) for s in samples])
+            details = self.background.result(recipe.name)
+            if details is None:
+                details = export_tflite_pt2e(model, args, path, recipe, self._pt2e_samples(recipe))
         else:
             feeds = [{f"args_{i}": x for i, x in enumerate(s)} for s in samples] if recipe.needs_calibration else []
             details = quantize_tflite_aiq(fp32_path, path, recipe, feeds)
@@ -503,6 +526,62 @@ class Exporter:
                          "alignment_check": b.manifest.alignment_check["passed"], "duration_s": b.manifest.export["duration_s"]})
         return {"preset": self.preset.name, "checkpoint": str(self.ckpt.path), "checkpoint_sha256": self.ckpt.sha256,
                 "out": str(out), "total_s": round(total_s, 2), "artifacts": rows}
+
+
+def _pt2e_job(module: torch.nn.Module, args: tuple[torch.Tensor, ...], dest: Path, recipe: Recipe,
+              samples: list[tuple[torch.Tensor, ...]]) -> dict:
+    """Child-process body: one PT2E conversion on one thread (the parent keeps the other core)."""
+    torch.set_num_threads(1)
+    return export_tflite_pt2e(module, args, dest, recipe, samples)
+
+
+class _BackgroundPT2E:
+    """PT2E int8 conversions started early in a child process, collected when their turn comes.
+
+    With jobs == 1 nothing is started and the caller converts in-process.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.pool = None
+        self.futures: dict[str, Any] = {}
+
+    def start(self, key: str, module, args, dest: Path, recipe: Recipe, samples) -> None:
+        """Submit one conversion writing `dest` (no-op when running single-job)."""
+        if self.jobs < 2:
+            return
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: a forked child would inherit torch's OpenMP thread pool state.
+            self.pool = ProcessPoolExecutor(max_workers=self.jobs - 1,
+                                                               mp_context=multiprocessing.get_context("spawn"))
+        self.futures[key] = self.pool.submit(_pt2e_job, module, args, dest, recipe, samples)
+
+    def result(self, key: str) -> dict | None:
+        """The conversion's format details (waits for it), or None if it was not started in the background."""
+        fut = self.futures.pop(key, None)
+        if fut is None:
+            return None
+        try:
+            return fut.result()
+        except BrokenProcessPool as exc:
+            raise ConverterError(f"the PT2E conversion process died ({type(exc).__name__}); retry with --jobs 1") from None
+
+    def close(self) -> None:
+        """Stop the child process (also on errors and Ctrl-C) so nothing keeps writing into the temp folder."""
+        if self.pool is None:
+            return
+        for fut in self.futures.values():
+            fut.cancel()
+        procs = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(timeout=10)
+        self.pool = None
 
 
 def _with_keep(recipe: Recipe, keep) -> Recipe:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .onnx_export import ConverterError, _first_line
+from . import graph
 from .recipes import Recipe
 
 SIGNATURE = "serving_default"
@@ -51,7 +52,7 @@ def export_tflite_pt2e(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
         with _silenced():
             program = torch.export.export(module.eval(), args, strict=True)
             quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=recipe.per_channel))
-            prepared = prepare_pt2e(_conv_weight_buffers_as_parameters(program.module()), quantizer)
+            prepared = prepare_pt2e(graph.conv_weight_buffers_as_parameters(program.module()), quantizer)
             with torch.no_grad():
                 for sample in calibration:
                     prepared(*sample)
@@ -64,27 +65,6 @@ def export_tflite_pt2e(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
         raise ConverterError(f"PT2E int8 conversion failed: {type(exc).__name__}: {_first_line(exc)}") from None
     return {"converter": "torch.export(strict=True) + torchao prepare/convert_pt2e + litert_torch PT2EQuantizer",
             "signature": SIGNATURE, "calibration_frames": len(calibration), **_schema(dest)}
-
-
-def _conv_weight_buffers_as_parameters(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """Re-register buffers that feed a convolution's weight as (frozen) parameters, in place.
-
-    The model's average pools are depthwise convolutions with a fixed kernel held as a buffer; PT2E folds
-    the BatchNorm that follows into the conv by assigning a new *parameter* under the weight's name,
-    which fails on a buffer.
-    """
-    buffers = {name for name, _ in gm.named_buffers()}
-    for node in gm.graph.nodes:
-        if node.op != "call_function" or node.target is not torch.ops.aten.conv2d.default:
-            continue
-        weight = node.args[1]
-        if getattr(weight, "op", None) == "get_attr" and weight.target in buffers:
-            owner_path, _, attr = weight.target.rpartition(".")
-            owner = gm.get_submodule(owner_path)
-            tensor = owner._buffers.pop(attr)
-            owner.register_parameter(attr, torch.nn.Parameter(tensor, requires_grad=False))
-            buffers.discard(weight.target)
-    return gm
 
 
 def quantize_tflite_aiq(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[str, np.ndarray]]) -> dict:

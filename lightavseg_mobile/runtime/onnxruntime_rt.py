@@ -42,6 +42,9 @@ def resolve_provider(provider: str, available: list[str]) -> str:
     return full
 
 
+OPTIMIZED_GRAPH = "optimized.onnx"  # written into profile_dir when profiling
+
+
 class OnnxRuntime:
     """An ONNX artifact loaded into ONNX Runtime, fed and read through its manifest."""
 
@@ -73,6 +76,9 @@ class OnnxRuntime:
             Path(profile_dir).mkdir(parents=True, exist_ok=True)
             opts.enable_profiling = True
             opts.profile_file_prefix = str(Path(profile_dir) / Path(manifest.artifact_file).stem)
+            # The graph ORT actually runs (fused nodes, inserted layout nodes): lets a profile attribute
+            # the nodes ORT added to the module whose nodes they feed.
+            opts.optimized_model_filepath = str(Path(profile_dir) / OPTIMIZED_GRAPH)
         options: dict[str, str] = {}
         if self._provider == "XnnpackExecutionProvider":
             # XNNPACK keeps its own thread pool; ORT's intra-op pool would compete with it.

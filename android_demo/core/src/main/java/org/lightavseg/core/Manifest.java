@@ -120,12 +120,11 @@ public final class Manifest {
         throw new ManifestException(source + ": artifact " + artifactFile + " has no output " + name + "; outputs: " + names(outputs));
     }
 
-    /** "logmel" or "waveform": which audio tensor the model takes (preprocessing.audio.input). */
+    /** "logmel" or "waveform": which audio tensor the model takes (preprocessing.audio_input, as lavseg-export writes it). */
     public String audioInputName() throws ManifestException {
-        JSONObject audio = preprocessing.optJSONObject("audio");
-        String kind = audio == null ? "" : audio.optString("input", "");
+        String kind = preprocessing.optString("audio_input", "");
         if (!"logmel".equals(kind) && !"waveform".equals(kind)) {
-            throw new ManifestException(source + ": preprocessing.audio.input is '" + kind + "'; expected logmel or waveform");
+            throw new ManifestException(source + ": preprocessing.audio_input is '" + kind + "'; expected logmel or waveform");
         }
         input(kind);
         return kind;
@@ -140,14 +139,13 @@ public final class Manifest {
         return ImageContract.fromJson(image, source);
     }
 
-    /** preprocessing.audio.vggish as VggishParams. */
+    /** preprocessing.audio (the VGGish front-end constants lavseg-export records) as VggishParams. */
     public VggishParams vggish() throws ManifestException {
         JSONObject audio = preprocessing.optJSONObject("audio");
-        JSONObject v = audio == null ? null : audio.optJSONObject("vggish");
-        if (v == null) {
-            throw new ManifestException(source + " has no preprocessing.audio.vggish parameters; re-export the model");
+        if (audio == null) {
+            throw new ManifestException(source + " has no preprocessing.audio (VGGish parameters); re-export the model");
         }
-        return VggishParams.fromJson(v, source);
+        return VggishParams.fromJson(audio, source);
     }
 
     /** Refuses an artifact whose sha256 (and size, when recorded) differ from the manifest's. */

@@ -3,7 +3,7 @@ package org.lightavseg.core;
 import org.json.JSONException;
 import org.json.JSONObject;
 
-/** Constants of the VGGish log-mel front end, read from the manifest's preprocessing.audio.vggish. */
+/** Constants of the VGGish log-mel front end, read from the manifest's preprocessing.audio. */
 public final class VggishParams {
     public final int sampleRate;
     public final double int16Scale;
@@ -68,7 +68,7 @@ public final class VggishParams {
             p.validate(source);
             return p;
         } catch (JSONException e) {
-            throw new ManifestException(source + ": preprocessing.audio.vggish is malformed (" + e.getMessage() + ")");
+            throw new ManifestException(source + ": preprocessing.audio is malformed (" + e.getMessage() + ")");
         }
     }
 

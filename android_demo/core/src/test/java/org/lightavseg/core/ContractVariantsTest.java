@@ -26,7 +26,7 @@ public class ContractVariantsTest {
     @Test
     public void waveformModelGetsTheRawWindowAndNhwcFrames() throws Exception {
         JSONObject m = goldenManifest();
-        m.getJSONObject("preprocessing").getJSONObject("audio").put("input", "waveform");
+        m.getJSONObject("preprocessing").put("audio_input", "waveform");
         JSONObject audio = m.getJSONArray("inputs").getJSONObject(1);
         audio.put("name", "waveform").put("shape", new JSONArray("[1, 15600]"));
         JSONObject frame = m.getJSONArray("inputs").getJSONObject(0);

@@ -64,6 +64,6 @@ final class Golden {
 
     static VggishParams vggish() throws Exception {
         JSONObject m = new JSONObject(text(new File(dir(), index().getJSONObject("manifest").getString("manifest"))));
-        return VggishParams.fromJson(m.getJSONObject("preprocessing").getJSONObject("audio").getJSONObject("vggish"), "golden");
+        return VggishParams.fromJson(m.getJSONObject("preprocessing").getJSONObject("audio"), "golden");
     }
 }
