@@ -136,9 +136,11 @@ class LiteRTRuntime:
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run once: float32 logical inputs -> float32 logical outputs (outputs read by signature name)."""
-        feed = tensors.prepare_feed(self.manifest.inputs, inputs)
-        raw = self._runner(**feed)
-        return tensors.collect_outputs(self.manifest.outputs, raw)
+        return tensors.collect_outputs(self.manifest.outputs, self.invoke(tensors.prepare_feed(self.manifest.inputs, inputs)))
+
+    def invoke(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The signature call alone, on a feed already in the artifact's names, layout and dtypes; raw outputs."""
+        return self._runner(**feed)
 
     def info(self) -> dict[str, Any]:
         """What runs: interpreter package and version, delegate actually applied, threads, ops left outside it."""

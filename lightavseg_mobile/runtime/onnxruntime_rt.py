@@ -110,9 +110,11 @@ class OnnxRuntime:
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run once: float32 logical inputs -> float32 logical outputs."""
-        feed = tensors.prepare_feed(self.manifest.inputs, inputs)
-        raw = self._session.run(self._out_keys, feed)
-        return tensors.collect_outputs(self.manifest.outputs, dict(zip(self._out_keys, raw)))
+        return tensors.collect_outputs(self.manifest.outputs, self.invoke(tensors.prepare_feed(self.manifest.inputs, inputs)))
+
+    def invoke(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The session call alone, on a feed already in the artifact's names, layout and dtypes; raw outputs."""
+        return dict(zip(self._out_keys, self._session.run(self._out_keys, feed)))
 
     def end_profile(self) -> Path:
         """Stop profiling and return the per-node JSON trace ORT wrote."""
