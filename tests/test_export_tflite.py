@@ -77,23 +77,31 @@ def test_fp32_pt2e_and_aiq_run_in_litert(head, tmp_path):
     assert sqnr_db(want, _run(dyn, xs)) > 25.0
 
 
+def seeded_head() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    """The seg_head sub-model of a seeded lightavseg-tiny and one input (a builder a spawned child can import)."""
+    torch.manual_seed(0)
+    return graph.part(create_model("lightavseg-tiny").for_inference(), "seg_head"), (_inputs(1)[0],)
+
+
 def test_background_pt2e_conversion_matches_and_stops_cleanly(head, tmp_path):
-    # lavseg-export starts PT2E in a second process; its result must be what an in-process conversion
-    # gives, and close() (errors, Ctrl-C) must stop the child before it writes anything.
+    # lavseg-export starts PT2E in a second process that rebuilds the graph; its result must be what an
+    # in-process conversion gives, and close() (errors, Ctrl-C) must stop the child before it writes anything.
     from lightavseg_mobile.export.pipeline import _BackgroundPT2E
 
     recipe = load_recipe("tflite-pt2e-w8a8")
     xs = _inputs(4)
+    samples = [(x.numpy(),) for x in xs]
     bg = _BackgroundPT2E(jobs=2)
     dest = tmp_path / "bg.tflite"
-    bg.start("bg", head, (xs[0],), dest, recipe, [(x,) for x in xs])
+    bg.start("bg", seeded_head, (), dest, recipe, samples)
     try:
         details = bg.result("bg")
     finally:
         bg.close()
     assert details["calibration_frames"] == 4 and dest.is_file()
     inline = tmp_path / "inline.tflite"
-    export_tflite_pt2e(head, (xs[0],), inline, recipe, [(x,) for x in xs])
+    module, args = seeded_head()
+    export_tflite_pt2e(module, args, inline, recipe, [(x,) for x in xs])
     for p in (dest, inline):
         _publish(p, head, "int8")
     # The child calibrates on one thread: observers may differ in the last float bit, never more.
@@ -101,7 +109,7 @@ def test_background_pt2e_conversion_matches_and_stops_cleanly(head, tmp_path):
 
     stopped = tmp_path / "stopped.tflite"
     bg = _BackgroundPT2E(jobs=2)
-    bg.start("stop", head, (xs[0],), stopped, recipe, [(x,) for x in xs])
+    bg.start("stop", seeded_head, (), stopped, recipe, samples)
     procs = list(bg.pool._processes.values())
     bg.close()
     assert procs and not any(p.is_alive() for p in procs) and not stopped.exists()

@@ -119,7 +119,7 @@ def test_positional_resize_matrix_equals_linear_interpolation(src, dst):
     # The exported graph uses one constant matmul in place of F.interpolate's index arithmetic.
     x = torch.randn(2, 5, src)
     want = F.interpolate(x, size=dst, mode="linear", align_corners=False)
-    assert torch.allclose(x @ linear_resize_matrix(src, dst), want, atol=1e-6)
+    assert torch.allclose(x @ linear_resize_matrix(src, dst), want, atol=1e-5)
 
 
 def test_depthwise_average_pool_equals_avgpool_and_keeps_checkpoint_keys():

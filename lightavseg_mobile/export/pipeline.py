@@ -242,13 +242,7 @@ class Exporter:
         self.preprocessing = preprocessing_block(p.image_size, p.mean, p.std, req.audio_input)
 
     def _whole(self) -> tuple[torch.nn.Module, list[str], tuple[torch.Tensor, ...]]:
-        s = self.size
-        frame = torch.zeros(1, 3, s, s)
-        if self.req.audio_input == "waveform":
-            from ..audio import VGGISH
-
-            return graph.WaveformModel(self.net).eval(), ["frame", "waveform"], (frame, torch.zeros(1, VGGISH.patch_samples))
-        return self.net, ["frame", "logmel"], (frame, torch.zeros(1, 1, 96, 64))
+        return whole_graph(self.net, self.size, self.req.audio_input)
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
@@ -279,8 +273,10 @@ class Exporter:
             self.background = _BackgroundPT2E(self._jobs())
             for recipe in recipes.get("tflite", []):
                 if recipe.backend == "pt2e":
-                    self.background.start(recipe.name, model, args, self.tmp / self._name("tflite", recipe, None), recipe,
-                                          self._pt2e_samples(recipe))
+                    # The child rebuilds the graph from the checkpoint: a module that has been traced is not picklable.
+                    self.background.start(recipe.name, checkpoint_graph, (self.ckpt.path, req.audio_input),
+                                          self.tmp / self._name("tflite", recipe, None), recipe,
+                                          self._calib_samples(recipe.calibration.max_frames))
             self.reference = torch_reference_predictor(model)
             built: list[_Built] = []
             for fmt in req.formats:
@@ -528,11 +524,31 @@ class Exporter:
                 "out": str(out), "total_s": round(total_s, 2), "artifacts": rows}
 
 
-def _pt2e_job(module: torch.nn.Module, args: tuple[torch.Tensor, ...], dest: Path, recipe: Recipe,
-              samples: list[tuple[torch.Tensor, ...]]) -> dict:
-    """Child-process body: one PT2E conversion on one thread (the parent keeps the other core)."""
+def whole_graph(net: torch.nn.Module, size: int, audio_input: str) -> tuple[torch.nn.Module, list[str], tuple[torch.Tensor, ...]]:
+    """The exported whole-model graph for an inference network: (module, input names, example inputs)."""
+    frame = torch.zeros(1, 3, size, size)
+    if audio_input == "waveform":
+        from ..audio import VGGISH
+
+        return graph.WaveformModel(net).eval(), ["frame", "waveform"], (frame, torch.zeros(1, VGGISH.patch_samples))
+    return net, ["frame", "logmel"], (frame, torch.zeros(1, 1, 96, 64))
+
+
+def checkpoint_graph(checkpoint: Path, audio_input: str) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    """The whole-model graph and example inputs of a checkpoint (what a background conversion rebuilds)."""
+    from ..checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    module, _, args = whole_graph(ckpt.build_model().for_inference(), ckpt.preset.image_size, audio_input)
+    return module, args
+
+
+def _pt2e_job(builder: Callable[..., tuple[torch.nn.Module, tuple[torch.Tensor, ...]]], builder_args: tuple,
+              dest: Path, recipe: Recipe, samples: list[tuple[np.ndarray, ...]]) -> dict:
+    """Child-process body: build the graph, then one PT2E conversion on one thread (the parent keeps the other core)."""
     torch.set_num_threads(1)
-    return export_tflite_pt2e(module, args, dest, recipe, samples)
+    module, args = builder(*builder_args)
+    return export_tflite_pt2e(module, args, dest, recipe, [tuple(torch.from_numpy(x) for x in s) for s in samples])
 
 
 class _BackgroundPT2E:
@@ -546,8 +562,12 @@ class _BackgroundPT2E:
         self.pool = None
         self.futures: dict[str, Any] = {}
 
-    def start(self, key: str, module, args, dest: Path, recipe: Recipe, samples) -> None:
-        """Submit one conversion writing `dest` (no-op when running single-job)."""
+    def start(self, key: str, builder: Callable[..., tuple[torch.nn.Module, tuple[torch.Tensor, ...]]],
+              builder_args: tuple, dest: Path, recipe: Recipe, samples: list[tuple[np.ndarray, ...]]) -> None:
+        """Submit one conversion of `builder(*builder_args)` writing `dest` (no-op when running single-job).
+
+        `builder` is a module-level function (it is pickled by name); `samples` are numpy calibration inputs.
+        """
         if self.jobs < 2:
             return
         if self.pool is None:
@@ -555,9 +575,8 @@ class _BackgroundPT2E:
             from concurrent.futures import ProcessPoolExecutor
 
             # spawn, not fork: a forked child would inherit torch's OpenMP thread pool state.
-            self.pool = ProcessPoolExecutor(max_workers=self.jobs - 1,
-                                                               mp_context=multiprocessing.get_context("spawn"))
-        self.futures[key] = self.pool.submit(_pt2e_job, module, args, dest, recipe, samples)
+            self.pool = ProcessPoolExecutor(max_workers=self.jobs - 1, mp_context=multiprocessing.get_context("spawn"))
+        self.futures[key] = self.pool.submit(_pt2e_job, builder, builder_args, dest, recipe, samples)
 
     def result(self, key: str) -> dict | None:
         """The conversion's format details (waits for it), or None if it was not started in the background."""
@@ -579,8 +598,8 @@ class _BackgroundPT2E:
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
             if proc.is_alive():
-                proc.terminate()
-            proc.join(timeout=10)
+                proc.kill()  # SIGKILL: libraries in the child may handle SIGTERM slowly; it only writes into tmp
+            proc.join(timeout=30)
         self.pool = None
 
 
