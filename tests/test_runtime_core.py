@@ -241,3 +241,27 @@ def test_litert_falls_back_to_tflite_runtime_and_says_so(monkeypatch):
     monkeypatch.setattr(litert_rt.importlib, "import_module", lambda name: (_ for _ in ()).throw(ImportError(name)))
     with pytest.raises(UserError, match="no TFLite interpreter installed: pip install ai-edge-litert"):
         litert_rt.import_interpreter()
+
+
+def test_timed_call_whole_model_end_to_end_sub_model_at_the_call():
+    from types import SimpleNamespace
+
+    from lightavseg_mobile.runtime import timed_call
+
+    calls = []
+    spec = TensorSpec("decoder_map", [1, 2], "int8", "-", Quantization(0.5, 0))
+
+    def rt(module):
+        return SimpleNamespace(manifest=SimpleNamespace(module=module, inputs=[spec]),
+                               run=lambda feed: calls.append(("run", feed)), invoke=lambda feed: calls.append(("invoke", feed)))
+
+    feed = {"decoder_map": np.array([[1.0, -1.25]], np.float32)}
+    fn, how = timed_call(rt("model"), feed)
+    fn()
+    assert how == "end to end" and calls[-1] == ("run", feed)
+    fn, how = timed_call(rt("seg_head"), feed)
+    fn()
+    # Quantized once, outside the timed call: the call itself gets the artifact's int8 feed.
+    kind, got = calls[-1]
+    assert how == "runtime call on prepared inputs" and kind == "invoke"
+    assert got["decoder_map"].dtype == np.int8 and got["decoder_map"].tolist() == [[2, -3]]

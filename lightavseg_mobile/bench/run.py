@@ -248,8 +248,6 @@ def _spec(t: Target, req: BenchRequest, threads: int, profile_dir: str | None = 
         spec["inputs_npz"] = str(req.inputs_npz)
     if profile_dir:
         spec["profile_dir"] = profile_dir
-    # Whole models are timed end to end (input preparation included, as an app pays it); sub-models at the call.
-    spec["time_boundary_io"] = t.module == "model"
     return spec
 
 

@@ -38,7 +38,7 @@ def build_target(spec: dict):
     kind = spec["kind"]
     threads = int(spec["threads"])
     if kind in ("runtime", "torch", "torch-compile"):
-        from ..runtime import load_runtime, tensors
+        from ..runtime import load_runtime, timed_call
 
         options = {}
         if spec.get("profile_dir"):
@@ -58,12 +58,8 @@ def build_target(spec: dict):
 
             rt.module = torch.compile(rt.module, mode=spec.get("compile_mode") or "default")
             info = {**info, "runtime": "torch.compile", "compile_mode": spec.get("compile_mode") or "default"}
-        if spec.get("time_boundary_io", True) or not hasattr(rt, "invoke"):
-            return (lambda: rt.run(feed)), info, rt
-        # A split sub-model: its boundary tensors stay inside the whole graph, so quantizing them in numpy
-        # (int8 artifacts) and re-laying them out would be cost the module does not have. Time the call alone.
-        prepared = tensors.prepare_feed(rt.manifest.inputs, feed)
-        return (lambda: rt.invoke(prepared)), {**info, "timed": "runtime call on prepared inputs"}, rt
+        fn, how = timed_call(rt, feed)
+        return fn, {**info, "timed": how}, rt
     if kind == "executorch":
         from .peers import executorch_runner
 

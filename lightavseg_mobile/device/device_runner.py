@@ -161,19 +161,6 @@ def _first_feed(bundle: Path, manifest: Any) -> dict[str, Any]:
     return heldout_inputs(bundle, manifest)[0] if manifest.module == "model" else synthetic_inputs(manifest)
 
 
-def _timed_call(rt: Any, feed: dict[str, Any]) -> Any:
-    """What one timed run calls: whole models end to end; split sub-models at the runtime call (as the host bench).
-
-    A sub-model's boundary tensors stay inside the whole graph, so quantizing them in numpy is not the module's cost.
-    """
-    from lightavseg_mobile.runtime import tensors
-
-    if rt.manifest.module == "model" or not hasattr(rt, "invoke"):
-        return lambda: rt.run(feed)
-    prepared = tensors.prepare_feed(rt.manifest.inputs, feed)
-    return lambda: rt.invoke(prepared)
-
-
 def cold_child(bundle: Path, entry: dict[str, Any], plan: dict[str, Any]) -> int:
     """Child mode: load one artifact, run it once, print one JSON line (peak RSS), exit."""
     from lightavseg_mobile.bench.protocol import process_peak_rss_mb
@@ -216,6 +203,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
 
     from lightavseg_mobile.bench.protocol import interleaved_timing, process_peak_rss_mb
     from lightavseg_mobile.export.manifest import load_manifest
+    from lightavseg_mobile.runtime import timed_call
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "outputs").mkdir(exist_ok=True)
@@ -247,7 +235,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
 
     result["phase"] = "time"
     _write_json(path, result)
-    runners = {label: _timed_call(rt, feeds[label]) for label, rt in runtimes.items()}
+    runners = {label: timed_call(rt, feeds[label])[0] for label, rt in runtimes.items()}
     samples = interleaved_timing(runners, warmup=plan["warmup"], runs=plan["runs"], block=plan["block"])
     for label, values in samples.items():
         result["artifacts"][label]["samples_ms"] = values

@@ -318,9 +318,6 @@ class Exporter:
 
         return min(2, physical_cores())
 
-    def _pt2e_samples(self, recipe: Recipe) -> list[tuple[torch.Tensor, ...]]:
-        return [tuple(torch.from_numpy(x) for x in s) for s in self._calib_samples(recipe.calibration.max_frames)]
-
     def _fp32_path(self, fmt: str) -> Path:
         return self.tmp / self._name(fmt, None, None)
 
@@ -363,7 +360,7 @@ class Exporter:
         elif recipe.backend == "pt2e":
             details = self.background.result(recipe.name)
             if details is None:
-                details = export_tflite_pt2e(model, args, path, recipe, self._pt2e_samples(recipe))
+                details = export_tflite_pt2e(model, args, path, recipe, _as_tensors(samples))
         else:
             feeds = [{f"args_{i}": x for i, x in enumerate(s)} for s in samples] if recipe.needs_calibration else []
             details = quantize_tflite_aiq(fp32_path, path, recipe, feeds)
@@ -442,7 +439,7 @@ class Exporter:
                     details = quantize_onnx(fp32, path, recipe,
                                             [dict(zip(in_names, s)) for s in samples])
                 elif recipe.backend == "pt2e":
-                    details = export_tflite_pt2e(sub, args, path, recipe, [tuple(torch.from_numpy(x) for x in s) for s in samples])
+                    details = export_tflite_pt2e(sub, args, path, recipe, _as_tensors(samples))
                 else:
                     details = quantize_tflite_aiq(fp32, path, recipe, [{f"args_{i}": x for i, x in enumerate(s)} for s in samples])
             details = {**details, "boundaries": {"inputs": list(in_names), "outputs": list(out_names),
@@ -548,7 +545,12 @@ def _pt2e_job(builder: Callable[..., tuple[torch.nn.Module, tuple[torch.Tensor, 
     """Child-process body: build the graph, then one PT2E conversion on one thread (the parent keeps the other core)."""
     torch.set_num_threads(1)
     module, args = builder(*builder_args)
-    return export_tflite_pt2e(module, args, dest, recipe, [tuple(torch.from_numpy(x) for x in s) for s in samples])
+    return export_tflite_pt2e(module, args, dest, recipe, _as_tensors(samples))
+
+
+def _as_tensors(samples: list[tuple[np.ndarray, ...]]) -> list[tuple[torch.Tensor, ...]]:
+    """Numpy calibration inputs as the torch tensors PT2E calibration feeds (no copy)."""
+    return [tuple(torch.from_numpy(x) for x in s) for s in samples]
 
 
 class _BackgroundPT2E:

@@ -8,6 +8,7 @@ Importable without torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -34,3 +35,18 @@ class Runtime(Protocol):
     def info(self) -> dict[str, Any]:
         """What actually ran: runtime + version, delegate/provider, threads, non-delegated op count if known."""
         ...
+
+
+def timed_call(rt: Runtime, feed: dict[str, np.ndarray]) -> tuple[Callable[[], Any], str]:
+    """What one timed run calls, and how to describe it: a whole model end to end, a split sub-model at the runtime
+    call on prepared inputs.
+
+    A sub-model's boundary tensors never leave the whole graph, so quantizing and re-laying them out in numpy
+    is not the module's cost. Host bench and device runner time through this one rule.
+    """
+    if rt.manifest.module == "model" or not hasattr(rt, "invoke"):
+        return (lambda: rt.run(feed)), "end to end"
+    from .tensors import prepare_feed
+
+    prepared = prepare_feed(rt.manifest.inputs, feed)
+    return (lambda: rt.invoke(prepared)), "runtime call on prepared inputs"
