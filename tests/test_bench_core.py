@@ -133,6 +133,10 @@ def test_module_sum_check_and_paper_shares():
     assert ok["within_tolerance"] and ok["rel_diff"] == pytest.approx(-1 / 11)
     off = mod.sum_check("m", "split", {"visual": 5.0}, 10.0)
     assert not off["within_tolerance"]
+    # The whole model's numpy conversion is added to the sum and kept visible in the row.
+    conv = mod.sum_check("m", "split", {"visual": 7.0}, 10.0, boundary_ms=2.5)
+    assert conv["boundary_ms"] == 2.5 and conv["sum_ms"] == 7.0 and conv["rel_diff"] == pytest.approx(-0.05)
+    assert conv["within_tolerance"]
     shares = mod.paper_shares()
     assert shares["visual"] == pytest.approx(139.4 / 163.5) and sum(shares.values()) == pytest.approx(1.0)
 

@@ -113,7 +113,9 @@ def test_device_arm64_modules_parity_end_to_end(serial: str, exported, tmp_path:
         assert p["frames"] == 5 and p["where"].startswith("outputs computed on the device")
         rows = [r for r in report["modules"] if r["artifact"] == label and r["source"] == "split"]
         assert {r["module"] for r in rows} == MODULES and all(r["time_ms"] > 0 for r in rows)
-        assert any(s["artifact"] == label for s in report["module_sums"])
+        check = next(s for s in report["module_sums"] if s["artifact"] == label)
+        # The int8 whole model quantizes/dequantizes in numpy on the device; the runner times that part there.
+        assert check["boundary_ms"] > 0
     assert report["incomplete"] is False, report["incomplete_reason"]
 
 

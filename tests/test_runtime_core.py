@@ -265,3 +265,31 @@ def test_timed_call_whole_model_end_to_end_sub_model_at_the_call():
     kind, got = calls[-1]
     assert how == "runtime call on prepared inputs" and kind == "invoke"
     assert got["decoder_map"].dtype == np.int8 and got["decoder_map"].tolist() == [[2, -3]]
+
+
+def test_boundary_call_is_the_numpy_part_of_a_whole_model_run(monkeypatch):
+    from types import SimpleNamespace
+
+    from lightavseg_mobile.runtime import boundary_call, tensors
+
+    spec_in = TensorSpec("decoder_map", [1, 2], "int8", "-", Quantization(0.5, 0))
+    spec_out = TensorSpec("mask_logits", [1, 2], "int8", "-", Quantization(0.25, 1))
+    raw = {"mask_logits": np.array([[5, -3]], np.int8)}
+
+    def rt(module, invoke=True):
+        ns = SimpleNamespace(manifest=SimpleNamespace(module=module, inputs=[spec_in], outputs=[spec_out]), run=None)
+        if invoke:
+            ns.invoke = lambda feed: raw
+        return ns
+
+    feed = {"decoder_map": np.array([[1.0, -1.25]], np.float32)}
+    assert boundary_call(rt("seg_head"), feed) is None  # sub-models are timed without it
+    assert boundary_call(rt("model", invoke=False), feed) is None  # torch: no runtime call to split off
+    seen = []
+    monkeypatch.setattr(tensors, "prepare_feed", lambda specs, f: seen.append(("in", f)) or {})
+    monkeypatch.setattr(tensors, "collect_outputs", lambda specs, r: seen.append(("out", r)) or {})
+    convert = boundary_call(rt("model"), feed)
+    seen.clear()
+    convert()
+    # Exactly the conversions a whole-model run does: the float feed in, the runtime's raw outputs out.
+    assert seen == [("in", feed), ("out", raw)]

@@ -68,7 +68,8 @@ def _human(report: dict) -> str:
     for t in report["targets"]:
         lines.append(f"  target {'met ' if t['met'] else 'MISSED'}: {t['name']} [{t['preset']}]: {t['detail']}")
     for s in report["module_sums"]:
-        lines.append(f"  modules {s['source']} of {s['artifact']}: sum {s['sum_ms']:.2f} ms vs whole {s['whole_ms']:.2f} ms "
+        lines.append(f"  modules {s['source']} of {s['artifact']}: sum {s['sum_ms']:.2f} ms + I/O conversion "
+                     f"{s.get('boundary_ms', 0.0):.2f} ms vs whole {s['whole_ms']:.2f} ms "
                      f"({100 * s['rel_diff']:+.1f}%, {'within' if s['within_tolerance'] else 'OUTSIDE'} 15%)")
     if report["incomplete"]:
         lines.append(f"  incomplete: {report['incomplete_reason']}")

@@ -75,6 +75,10 @@ class Worker:
         """Time `n` consecutive runs inside the worker; latencies in ms."""
         return self._ask({"cmd": "run", "n": n})["times"]
 
+    def boundary(self, n: int) -> list[float]:
+        """Time `n` runs of the numpy conversions around a whole model's runtime call; [] if it has none."""
+        return self._ask({"cmd": "boundary", "n": n})["times"]
+
     def end_profile(self) -> str | None:
         """Stop ORT profiling in the worker and return the trace path."""
         return self._ask({"cmd": "profile"})["path"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -355,6 +356,11 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
                 targets.remove(t)
         say(f"timing {len(workers)} targets: {req.warmup} warm-up + {req.runs} runs each, round-robin blocks of {req.block}")
         samples = interleave_workers(workers, req.warmup, req.runs, req.block)
+        boundary: dict[str, list[float]] = {}
+        if req.modules:
+            split_of = {t.whole for t in targets if t.whole}
+            for label in split_of & set(workers):
+                boundary[label] = workers[label].boundary(req.runs)
     finally:
         closing = {label: w.close() for label, w in workers.items()}
     peak_after = matmul_peak(threads) if req.peak else None
@@ -415,7 +421,8 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
                 ms = {s.module: stats[s.label]["p50"] for s in subs}
                 module_rows += mod.module_rows(t.label, "split", ms, costs.get(t.preset or ""))
                 if len(ms) == len(mod.MODULES):
-                    module_sums.append(mod.sum_check(t.label, "split", ms, stats[t.label]["p50"]))
+                    conv = statistics.median(boundary[t.label]) if boundary.get(t.label) else 0.0
+                    module_sums.append(mod.sum_check(t.label, "split", ms, stats[t.label]["p50"], boundary_ms=conv))
                 else:
                     incomplete.append(f"{t.label}: split sub-models found for {sorted(ms)} only")
             elif t.kind == "runtime":

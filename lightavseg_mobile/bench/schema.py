@@ -115,6 +115,8 @@ def _check_module_sum(r: dict[str, Any], where: str) -> None:
     _check_choice(r, "source", MODULE_SOURCES, where)
     _check(r, "sum_ms", _NUM, where)
     _check(r, "whole_ms", _NUM, where)
+    if "boundary_ms" in r:  # added within version 1; older reports lack it (read as 0)
+        _check(r, "boundary_ms", _NUM, where)
     _check(r, "rel_diff", _NUM, where)
     _check(r, "tolerance", _NUM, where)
     _check(r, "within_tolerance", bool, where)

@@ -21,6 +21,17 @@ def _emit(stream, obj: dict) -> None:
     stream.flush()
 
 
+def _time(fn, n: int) -> list[float]:
+    """`n` consecutive calls of fn, each timed in ms."""
+    clock = time.perf_counter_ns
+    times = []
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        times.append((clock() - t0) / 1e6)
+    return times
+
+
 def make_inputs(specs, seed: int, given: dict | None = None) -> dict:
     """Float32 inputs matching the manifest's logical shapes: `given` arrays if any, else seeded normal noise."""
     import numpy as np
@@ -34,11 +45,14 @@ def make_inputs(specs, seed: int, given: dict | None = None) -> dict:
 
 
 def build_target(spec: dict):
-    """(callable running one inference, info dict, runtime or None) for a target spec."""
+    """(callable running one inference, info dict, runtime or None, boundary callable or None) for a target spec.
+
+    The boundary callable is `runtime.boundary_call`: the numpy part of a whole model's timed run.
+    """
     kind = spec["kind"]
     threads = int(spec["threads"])
     if kind in ("runtime", "torch", "torch-compile"):
-        from ..runtime import load_runtime, timed_call
+        from ..runtime import boundary_call, load_runtime, timed_call
 
         options = {}
         if spec.get("profile_dir"):
@@ -59,12 +73,12 @@ def build_target(spec: dict):
             rt.module = torch.compile(rt.module, mode=spec.get("compile_mode") or "default")
             info = {**info, "runtime": "torch.compile", "compile_mode": spec.get("compile_mode") or "default"}
         fn, how = timed_call(rt, feed)
-        return fn, {**info, "timed": how}, rt
+        return fn, {**info, "timed": how}, rt, boundary_call(rt, feed)
     if kind == "executorch":
         from .peers import executorch_runner
 
         fn, info = executorch_runner(spec["path"], threads, int(spec.get("seed", 0)))
-        return fn, info, None
+        return fn, info, None, None
     from ..errors import UserError
 
     raise UserError(f"unknown benchmark target kind {kind!r}")
@@ -82,7 +96,7 @@ def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     try:
         t_imp = time.perf_counter()
-        fn, info, rt = build_target(spec)
+        fn, info, rt, boundary = build_target(spec)
         t_load = time.perf_counter()
         fn()
         t_first = time.perf_counter()
@@ -95,16 +109,12 @@ def main(argv: list[str]) -> int:
         return 1
     _emit(out, {"event": "ready", "startup_ms": (t_imp - _T_START) * 1e3, "load_ms": (t_load - t_imp) * 1e3,
                 "first_run_ms": (t_first - t_load) * 1e3, "info": info, "rss_mb": process_peak_rss_mb()})
-    clock = time.perf_counter_ns
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["cmd"] == "run":
-            times = []
-            for _ in range(int(cmd["n"])):
-                t0 = clock()
-                fn()
-                times.append((clock() - t0) / 1e6)
-            _emit(out, {"event": "times", "times": times})
+            _emit(out, {"event": "times", "times": _time(fn, int(cmd["n"]))})
+        elif cmd["cmd"] == "boundary":
+            _emit(out, {"event": "times", "times": _time(boundary, int(cmd["n"])) if boundary is not None else []})
         elif cmd["cmd"] == "profile":
             path = rt.end_profile() if rt is not None and hasattr(rt, "end_profile") else None
             _emit(out, {"event": "profile", "path": str(path) if path else None})

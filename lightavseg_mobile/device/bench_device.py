@@ -546,6 +546,7 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
     reasons: list[str] = []
     rows, untimed = [], []
     p50: dict[str, float] = {}
+    boundary: dict[str, float] = {}
     for label, path, manifest, whole in targets:
         if kind == "app":
             if state.app is None or label != state.app_label:
@@ -573,6 +574,8 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
                      "first_run_ms": r.get("first_run_ms"),
                      "delegate": (r.get("delegate") or {}).get("used"), "fallback": (r.get("delegate") or {}).get("fallback")}
             rows.append(_artifact_row(label, path, manifest, rt, lat, r.get("cold_start_ms"), r.get("peak_rss_mb"), extra))
+            if r.get("boundary_ms") is not None:
+                boundary[label] = float(r["boundary_ms"])
         else:
             r = state.bench_model.get(label)
             if not r:
@@ -614,7 +617,7 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
             if subs:
                 module_rows += mod.module_rows(label, "split", subs, costs.get(manifest.preset))
                 if len(subs) == len(mod.MODULES) and label in p50:
-                    module_sums.append(mod.sum_check(label, "split", subs, p50[label]))
+                    module_sums.append(mod.sum_check(label, "split", subs, p50[label], boundary_ms=boundary.get(label, 0.0)))
             else:
                 reasons.append(f"{label}: no timed split sub-models (export with --split-modules)")
     if error is not None:
@@ -679,7 +682,8 @@ def human_summary(report: dict[str, Any]) -> str:
     for r in report["modules"]:
         lines.append(f"    module {r['module']:<20} {r['time_ms']:.2f} ms  ({100 * r['share']:.0f} %)  [{r['artifact']}]")
     for s in report["module_sums"]:
-        lines.append(f"    modules sum {s['sum_ms']:.2f} ms vs whole {s['whole_ms']:.2f} ms ({100 * s['rel_diff']:+.0f} %)")
+        lines.append(f"    modules sum {s['sum_ms']:.2f} ms + I/O conversion {s.get('boundary_ms', 0.0):.2f} ms vs whole "
+                     f"{s['whole_ms']:.2f} ms ({100 * s['rel_diff']:+.0f} %)")
     for label, p in report["parity"].items():
         t = p.get("tensor", {})
         lines.append(f"  parity {label}: {'passed' if p.get('passed') else 'FAILED'}  max abs {t.get('max_abs', float('nan')):.3g}, "

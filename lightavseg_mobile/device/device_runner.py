@@ -203,7 +203,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
 
     from lightavseg_mobile.bench.protocol import interleaved_timing, process_peak_rss_mb
     from lightavseg_mobile.export.manifest import load_manifest
-    from lightavseg_mobile.runtime import timed_call
+    from lightavseg_mobile.runtime import boundary_call, timed_call
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "outputs").mkdir(exist_ok=True)
@@ -239,6 +239,11 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
     samples = interleaved_timing(runners, warmup=plan["warmup"], runs=plan["runs"], block=plan["block"])
     for label, values in samples.items():
         result["artifacts"][label]["samples_ms"] = values
+    for entry in plan["artifacts"]:  # the numpy part of a whole model's time, for the module-sum check
+        convert = boundary_call(runtimes[entry["label"]], feeds[entry["label"]]) if entry.get("whole") else None
+        if convert is not None:
+            times = interleaved_timing({"convert": convert}, warmup=1, runs=plan["runs"])["convert"]
+            result["artifacts"][entry["label"]]["boundary_ms"] = float(np.median(times))
     result["process_peak_rss_mb"] = process_peak_rss_mb()
     _write_json(path, result)
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from ..errors import UserError
 from ..export.manifest import MANIFEST_SUFFIX, load_manifest
-from .base import Runtime, timed_call
+from .base import Runtime, boundary_call, timed_call
 from .cores import physical_cores
 from .predictor import ModelInputs, RuntimePredictor, audio_input, runtime_predictor
 
 __all__ = ["RUNTIMES", "ModelInputs", "Runtime", "RuntimePredictor", "audio_input", "available_runtimes", "load_runtime",
-           "physical_cores", "runtime_predictor", "timed_call"]
+           "physical_cores", "runtime_predictor", "timed_call", "boundary_call"]
 
 RUNTIMES = ("torch", "onnxruntime", "litert")
 # What each runtime loads, and the delegate/provider names it accepts ("auto" is always accepted).

@@ -50,3 +50,23 @@ def timed_call(rt: Runtime, feed: dict[str, np.ndarray]) -> tuple[Callable[[], A
 
     prepared = prepare_feed(rt.manifest.inputs, feed)
     return (lambda: rt.invoke(prepared)), "runtime call on prepared inputs"
+
+
+def boundary_call(rt: Runtime, feed: dict[str, np.ndarray]) -> Callable[[], Any] | None:
+    """The numpy work a whole model's timed run does around the runtime call (inputs quantized and laid out,
+    outputs dequantized and laid back); None when `timed_call` times the runtime call alone.
+
+    Sub-models are timed without it, so the sum of module times is compared with the whole model's time
+    less this part: like with like.
+    """
+    if rt.manifest.module != "model" or not hasattr(rt, "invoke"):
+        return None
+    from .tensors import collect_outputs, prepare_feed
+
+    raw = rt.invoke(prepare_feed(rt.manifest.inputs, feed))
+
+    def convert() -> None:
+        prepare_feed(rt.manifest.inputs, feed)
+        collect_outputs(rt.manifest.outputs, raw)
+
+    return convert
