@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lightavseg_mobile.bench import modules as mod
-from lightavseg_mobile.bench.protocol import interleaved_timing, summarize
+from lightavseg_mobile.bench.protocol import interleaved_timing, paired_sum_ratio, summarize
 from lightavseg_mobile.bench.report import markdown, write_report
 from lightavseg_mobile.bench.run import targets_check
 from lightavseg_mobile.bench.schema import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, ReportSchemaError, validate_report
@@ -137,8 +137,34 @@ def test_module_sum_check_and_paper_shares():
     conv = mod.sum_check("m", "split", {"visual": 7.0}, 10.0, boundary_ms=2.5)
     assert conv["boundary_ms"] == 2.5 and conv["sum_ms"] == 7.0 and conv["rel_diff"] == pytest.approx(-0.05)
     assert conv["within_tolerance"]
+    # Given a paired difference, the tolerance judges it; the p50 difference stays in the row.
+    paired = mod.sum_check("m", "split", {"visual": 5.0}, 10.0, paired_rel_diff=0.04)
+    assert paired["within_tolerance"] and paired["rel_diff"] == pytest.approx(-0.5) and paired["paired_rel_diff"] == 0.04
+    assert not mod.sum_check("m", "split", {"visual": 10.0}, 10.0, paired_rel_diff=-0.2)["within_tolerance"]
+    assert "paired by round -20.0%" in mod.sum_summary(mod.sum_check("m", "split", {"visual": 10.0}, 10.0, paired_rel_diff=-0.2))
     shares = mod.paper_shares()
     assert shares["visual"] == pytest.approx(139.4 / 163.5) and sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_paired_sum_ratio_cancels_drift_that_moves_p50s_apart():
+    # A slow stretch (x2) hits the whole model in rounds 1, 2 and 4 but its parts only in round 2 (they ran
+    # a moment earlier): the overall p50s then disagree by 50 %, the median of per-round ratios does not.
+    whole_speed = [1.0, 2.0, 2.0, 1.0, 2.0]
+    part_speed = [1.0, 1.0, 2.0, 1.0, 1.0]
+    part_a = [4.0 * k for k in part_speed]
+    part_b = [1.0 * k for k in part_speed]
+    whole = [5.0 * k for k in whole_speed]
+    p50_ratio = (float(np.median(part_a)) + float(np.median(part_b))) / float(np.median(whole))
+    assert p50_ratio == pytest.approx(0.5)
+    assert paired_sum_ratio([part_a, part_b], whole, block=1) == pytest.approx(1.0)
+    # The conversion time is added in every round: rounds give 2, 1, 1.5, 2, 1.
+    assert paired_sum_ratio([part_a, part_b], whole, block=1, extra_ms=5.0) == pytest.approx(1.5)
+    # A real gap survives the pairing: parts that miss 20 % of the whole in every round.
+    assert paired_sum_ratio([[0.8 * w for w in whole]], whole, block=2) == pytest.approx(0.8)
+    # Sample lists that do not line up in rounds give no paired answer rather than a wrong one.
+    assert paired_sum_ratio([part_a[:-1]], whole, block=2) is None
+    with pytest.raises(UserError):
+        paired_sum_ratio([part_a], whole, block=0)
 
 
 def test_ort_profile_maps_nodes_to_modules(tmp_path):

@@ -116,6 +116,7 @@ def test_device_arm64_modules_parity_end_to_end(serial: str, exported, tmp_path:
         check = next(s for s in report["module_sums"] if s["artifact"] == label)
         # The int8 whole model quantizes/dequantizes in numpy on the device; the runner times that part there.
         assert check["boundary_ms"] > 0
+        assert check["within_tolerance"] == (abs(check["paired_rel_diff"]) <= check["tolerance"])
     assert report["incomplete"] is False, report["incomplete_reason"]
 
 

@@ -58,6 +58,7 @@ DEVICE_DEFAULTS = {"host": {"warmup": 10, "runs": 50, "block": 5}, "arm64": {"wa
 
 
 def _human(report: dict) -> str:
+    from .modules import sum_summary
     lines = [f"{report['machine']['label']} ({report['machine']['execution']}); "
              f"{report['protocol']['runs']} runs x {len(report['artifacts'])} targets, {report['protocol']['threads']} threads"]
     for a in report["artifacts"]:
@@ -68,9 +69,7 @@ def _human(report: dict) -> str:
     for t in report["targets"]:
         lines.append(f"  target {'met ' if t['met'] else 'MISSED'}: {t['name']} [{t['preset']}]: {t['detail']}")
     for s in report["module_sums"]:
-        lines.append(f"  modules {s['source']} of {s['artifact']}: sum {s['sum_ms']:.2f} ms + I/O conversion "
-                     f"{s.get('boundary_ms', 0.0):.2f} ms vs whole {s['whole_ms']:.2f} ms "
-                     f"({100 * s['rel_diff']:+.1f}%, {'within' if s['within_tolerance'] else 'OUTSIDE'} 15%)")
+        lines.append(f"  modules {s['source']} of {s['artifact']}: {sum_summary(s)}")
     if report["incomplete"]:
         lines.append(f"  incomplete: {report['incomplete_reason']}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 
-__all__ = ["interleaved_timing", "process_peak_rss_mb", "summarize"]
+__all__ = ["interleaved_timing", "paired_sum_ratio", "process_peak_rss_mb", "summarize"]
 
 
 def _check_count(name: str, value: int, minimum: int) -> None:
@@ -77,6 +77,27 @@ def summarize(samples_ms: list[float]) -> dict:
         # From the median, so one stall does not move the headline number.
         "fps": 1000.0 / max(p50, 1e-9),
     }
+
+
+def paired_sum_ratio(parts: list[list[float]], whole: list[float], block: int, extra_ms: float = 0.0) -> float | None:
+    """Median over round-robin rounds of (sum of the parts' round medians + extra_ms) / the whole's round median.
+
+    On a shared machine whole stretches of time run slower; one round of `interleaved_timing` is short and
+    hits parts and whole alike, so a per-round ratio cancels that drift where a ratio of overall p50s does
+    not. None when the sample lists do not line up in rounds of `block`.
+    """
+    _check_count("block", block, 1)
+    n = len(whole)
+    if n == 0 or any(len(p) != n for p in parts):
+        return None
+    ratios = []
+    for start in range(0, n, block):
+        w = float(np.median(whole[start:start + block]))
+        if w <= 0:
+            return None
+        total = sum(float(np.median(p[start:start + block])) for p in parts)
+        ratios.append((total + extra_ms) / w)
+    return float(np.median(ratios))
 
 
 def process_peak_rss_mb() -> float:

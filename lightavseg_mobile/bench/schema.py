@@ -117,6 +117,8 @@ def _check_module_sum(r: dict[str, Any], where: str) -> None:
     _check(r, "whole_ms", _NUM, where)
     if "boundary_ms" in r:  # added within version 1; older reports lack it (read as 0)
         _check(r, "boundary_ms", _NUM, where)
+    if "paired_rel_diff" in r:  # added within version 1; present when the split run was interleaved with its whole
+        _check(r, "paired_rel_diff", _NUM, where)
     _check(r, "rel_diff", _NUM, where)
     _check(r, "tolerance", _NUM, where)
     _check(r, "within_tolerance", bool, where)

@@ -532,7 +532,7 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
     """The bench-schema report from whatever the run gathered (incomplete when something is missing)."""
     from lightavseg_mobile.bench import modules as mod
     from lightavseg_mobile.bench.machine import git_state
-    from lightavseg_mobile.bench.protocol import summarize
+    from lightavseg_mobile.bench.protocol import paired_sum_ratio, summarize
     from lightavseg_mobile.bench.schema import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
 
     kind = opts.runner or ("benchmark-model" if opts.benchmark_binary is not None else "python")
@@ -547,6 +547,7 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
     rows, untimed = [], []
     p50: dict[str, float] = {}
     boundary: dict[str, float] = {}
+    samples: dict[str, list[float]] = {}  # python runner only: one interleaved run, so rounds line up
     for label, path, manifest, whole in targets:
         if kind == "app":
             if state.app is None or label != state.app_label:
@@ -567,6 +568,7 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
                 untimed.append(label)
                 continue
             lat = summarize(r["samples_ms"])
+            samples[label] = [float(x) for x in r["samples_ms"]]
             rt = dict(r.get("runtime") or {})
             rt.setdefault("name", rt.get("runtime", "unknown"))
             rt["delegate_outcome"] = r.get("delegate")
@@ -612,12 +614,19 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
         for label, path, manifest, whole in targets:
             if not whole:
                 continue
-            subs = {m.module: p50[lab] for lab, p, m, w in targets
-                    if not w and lab in p50 and p.name == f"{path.stem}.{m.module}{path.suffix}"}
+            sub_labels = {m.module: lab for lab, p, m, w in targets
+                          if not w and lab in p50 and p.name == f"{path.stem}.{m.module}{path.suffix}"}
+            subs = {m: p50[lab] for m, lab in sub_labels.items()}
             if subs:
                 module_rows += mod.module_rows(label, "split", subs, costs.get(manifest.preset))
                 if len(subs) == len(mod.MODULES) and label in p50:
-                    module_sums.append(mod.sum_check(label, "split", subs, p50[label], boundary_ms=boundary.get(label, 0.0)))
+                    conv = boundary.get(label, 0.0)
+                    paired = None
+                    if label in samples and all(lab in samples for lab in sub_labels.values()):
+                        ratio = paired_sum_ratio([samples[lab] for lab in sub_labels.values()], samples[label], block, conv)
+                        paired = None if ratio is None else ratio - 1.0
+                    module_sums.append(mod.sum_check(label, "split", subs, p50[label], boundary_ms=conv,
+                                                     paired_rel_diff=paired))
             else:
                 reasons.append(f"{label}: no timed split sub-models (export with --split-modules)")
     if error is not None:
@@ -667,6 +676,7 @@ def _finish_report(report: dict[str, Any], opts: DeviceBenchOptions) -> None:
 
 def human_summary(report: dict[str, Any]) -> str:
     """Plain-text table of a device report; an emulated device gets timings but no conclusions."""
+    from lightavseg_mobile.bench.modules import sum_summary
     m = report["machine"]
     lines = [f"{m['label']}"]
     emulated = m["execution"] == EMULATED
@@ -682,8 +692,7 @@ def human_summary(report: dict[str, Any]) -> str:
     for r in report["modules"]:
         lines.append(f"    module {r['module']:<20} {r['time_ms']:.2f} ms  ({100 * r['share']:.0f} %)  [{r['artifact']}]")
     for s in report["module_sums"]:
-        lines.append(f"    modules sum {s['sum_ms']:.2f} ms + I/O conversion {s.get('boundary_ms', 0.0):.2f} ms vs whole "
-                     f"{s['whole_ms']:.2f} ms ({100 * s['rel_diff']:+.0f} %)")
+        lines.append(f"    modules {sum_summary(s)}")
     for label, p in report["parity"].items():
         t = p.get("tensor", {})
         lines.append(f"  parity {label}: {'passed' if p.get('passed') else 'FAILED'}  max abs {t.get('max_abs', float('nan')):.3g}, "
