@@ -17,8 +17,10 @@ from .errors import UserError
 DEFAULT_HELDOUT = Path(__file__).parent / "assets" / "heldout"
 
 
-def _guard(fn: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+def _guard(fn: Callable[[list[str] | None], int] | None = None, *, interrupt_exit: int = 130):
     """Run a command, mapping typed errors and Ctrl-C to one-line messages and exit codes."""
+    if fn is None:
+        return lambda f: _guard(f, interrupt_exit=interrupt_exit)
 
     def wrapped(argv: list[str] | None = None) -> int:
         try:
@@ -28,7 +30,7 @@ def _guard(fn: Callable[[list[str] | None], int]) -> Callable[[list[str] | None]
             return exc.exit_code
         except KeyboardInterrupt:
             print("interrupted: finished work was kept (checkpoints and reports are written atomically)", file=sys.stderr)
-            return 130
+            return interrupt_exit
         except BrokenPipeError:
             return 141
 
@@ -218,7 +220,9 @@ def data(argv: list[str] | None) -> int:
 
 
 # ---------------------------------------------------------------- lavseg-export / lavseg-bench
-@_guard
+# Exit 2 on Ctrl-C, not 130: lavseg-export's contract is that every run that publishes nothing ends with 2
+# (3 for parity), so a supervising script needs one check for "no new artifacts".
+@_guard(interrupt_exit=2)
 def export(argv: list[str] | None) -> int:
     """lavseg-export: ONNX / TFLite artifacts, fp32 and int8, with the parity gate."""
     from .export.cli_export import main as export_cli

@@ -146,7 +146,7 @@ def test_module_sum_check_and_paper_shares():
     assert shares["visual"] == pytest.approx(139.4 / 163.5) and sum(shares.values()) == pytest.approx(1.0)
 
 
-def test_paired_sum_ratio_cancels_drift_that_moves_p50s_apart():
+def test_paired_sum_ratio_cancels_drift_and_stalls_that_move_p50s_apart():
     # A slow stretch (x2) hits the whole model in rounds 1, 2 and 4 but its parts only in round 2 (they ran
     # a moment earlier): the overall p50s then disagree by 50 %, the median of per-round ratios does not.
     whole_speed = [1.0, 2.0, 2.0, 1.0, 2.0]
@@ -159,6 +159,10 @@ def test_paired_sum_ratio_cancels_drift_that_moves_p50s_apart():
     assert paired_sum_ratio([part_a, part_b], whole, block=1) == pytest.approx(1.0)
     # The conversion time is added in every round: rounds give 2, 1, 1.5, 2, 1.
     assert paired_sum_ratio([part_a, part_b], whole, block=1, extra_ms=5.0) == pytest.approx(1.5)
+    # Blocks of 3: a stall (+4 ms, a scheduler tick) in two of a part's three runs leaves the round's answer alone,
+    # and a round where the whole model itself ran slow throughout is one round of five.
+    runs_a, runs_w = [4.0, 8.0, 8.0] * 5, [5.0, 5.0, 5.0] * 4 + [9.0, 9.0, 9.0]
+    assert paired_sum_ratio([runs_a, [1.0] * 15], runs_w, block=3) == pytest.approx(1.0)
     # A real gap survives the pairing: parts that miss 20 % of the whole in every round.
     assert paired_sum_ratio([[0.8 * w for w in whole]], whole, block=2) == pytest.approx(0.8)
     # Sample lists that do not line up in rounds give no paired answer rather than a wrong one.

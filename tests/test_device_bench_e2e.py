@@ -120,6 +120,27 @@ def test_device_arm64_modules_parity_end_to_end(serial: str, exported, tmp_path:
     assert report["incomplete"] is False, report["incomplete_reason"]
 
 
+def test_split_sub_models_carry_the_whole_models_quantization_at_their_boundaries(exported) -> None:
+    # Sub-models calibrate on the whole model's calibration frames, fed the float model's boundary tensors, so a
+    # boundary tensor is quantized alike on both sides: the whole model's own input and output, and the
+    # encoder -> decoder -> head chain. (Where PT2E quantizes an input together with the op consuming it, the
+    # sub-model's input takes that op's parameters instead; see export/recipes/README.md.)
+    _, out, int8 = exported
+    tflite = int8[1]
+    seen: dict[str, list[tuple[str, dict]]] = {}
+    for path in [tflite] + [tflite.with_name(f"{tflite.stem}.{m}{tflite.suffix}") for m in sorted(MODULES)]:
+        man = json.loads(path.with_name(path.name + ".manifest.json").read_text())
+        for io in man["inputs"] + man["outputs"]:
+            if io["quantization"] is not None:
+                seen.setdefault(io["name"], []).append((path.name, io["quantization"]))
+    for name in ("frame", "mask_logits", "decoder_map", "e1", "e2", "e3", "e4"):
+        (first_file, first), *rest = seen[name]
+        assert rest, (name, first_file)
+        for file, q in rest:
+            assert q["zero_point"] == first["zero_point"], (name, first_file, file)
+            assert q["scale"] == pytest.approx(first["scale"], rel=1e-4), (name, first_file, file)
+
+
 def test_host_parity_catches_a_wrong_answer_from_the_device(exported) -> None:
     from lightavseg_mobile.export.manifest import load_manifest
 

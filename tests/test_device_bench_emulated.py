@@ -74,6 +74,31 @@ def _make_model(folder: Path, name: str = "toy.onnx", scale: float = 0.5) -> Pat
     return path
 
 
+def _make_head(folder: Path) -> Path:
+    """A split-sub-model-shaped ONNX (module seg_head): mask_logits = conv1x1(decoder_map), with its manifest."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from lightavseg_mobile.export.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 4, 1, 1], [0.5, -0.5, 0.25, 0.1])
+    graph = helper.make_graph([helper.make_node("Conv", ["decoder_map", "w"], ["mask_logits"])], "head",
+                              [helper.make_tensor_value_info("decoder_map", TensorProto.FLOAT, [1, 4, 56, 56])],
+                              [helper.make_tensor_value_info("mask_logits", TensorProto.FLOAT, [1, 1, 56, 56])],
+                              initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    path = folder / "toy.seg_head.onnx"
+    onnx.save(model, path)
+    man = Manifest(artifact_file=path.name, artifact_sha256=artifact_sha256(path), artifact_size=path.stat().st_size,
+                   format="onnx", precision="fp32", preset="lightavseg-tiny", module="seg_head",
+                   inputs=[TensorSpec("decoder_map", [1, 4, 56, 56], "float32")],
+                   outputs=[TensorSpec("mask_logits", [1, 1, 56, 56], "float32")], preprocessing={})
+    manifest_path(path).write_text(man.to_json())
+    return path
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
     return _make_model(tmp_path_factory.mktemp("toy"))
@@ -106,7 +131,8 @@ def _report(tmp: Path) -> dict:
 
 def test_run_reports_facts_and_second_run_pushes_nothing(device: adb.Device, toy: Path, tmp_path: Path) -> None:
     device.shell(["rm", "-rf", rb.CACHE_DIR], timeout=60)
-    first = bd.run_device_bench([toy], runs=2, warmup=1, opts=_opts(tmp_path), device=device)
+    head = _make_head(tmp_path / "head")
+    first = bd.run_device_bench([toy, head], runs=2, warmup=1, opts=_opts(tmp_path), device=device)
     push = first["extra"]["device"]["push"]
     assert push["cached"] is False and push["pushed_files"] > 10 and push["pushed_bytes"] > 0
     m = first["machine"]
@@ -114,16 +140,19 @@ def test_run_reports_facts_and_second_run_pushes_nothing(device: adb.Device, toy
     assert m["device"]["model"] == "lavseg-emulated-arm64" and m["device"]["emulated"] is True
     assert m["libraries"]["onnxruntime"] == "1.32.0" and m["libraries"]["python"].startswith("3.13")
     assert first["extra"]["device"]["latency_conclusions"] is False and first["targets"] == []
-    (row,) = first["artifacts"]
+    rows = {r["label"]: r for r in first["artifacts"]}
+    assert set(rows) == {"toy.onnx", "toy.seg_head.onnx"} and rows["toy.seg_head.onnx"]["module"] == "seg_head"
+    row = rows["toy.onnx"]
     assert row["runtime"]["name"] == "onnxruntime" and row["delegate"] == "cpu" and row["fallback"] is None
     assert row["latency_ms"]["runs"] == 2 and len(row["samples_ms"]) == 2 and row["latency_ms"]["p50"] > 0
-    assert first["incomplete"] is False and _report(tmp_path)["artifacts"][0]["label"] == "toy.onnx"
+    assert first["incomplete"] is False and {a["label"] for a in _report(tmp_path)["artifacts"]} == set(rows)
     assert "no latency conclusions" in bd.human_summary(first)
 
-    second = bd.run_device_bench([toy], runs=1, warmup=0, opts=_opts(tmp_path, cold_start=True), device=device)
+    second = bd.run_device_bench([toy, head], runs=1, warmup=0, opts=_opts(tmp_path, cold_start=True), device=device)
     assert second["extra"]["device"]["push"] == {"path": push["path"], "cached": True, "pushed_files": 0, "pushed_bytes": 0}
-    row = second["artifacts"][0]
-    assert row["cold_start_ms"] > 0 and row["peak_rss_mb"] > 10  # fresh python + numpy + ORT process on the device
+    # Whole models and split sub-models alike: each cold-started in a fresh process on the device.
+    for row in second["artifacts"]:
+        assert row["cold_start_ms"] > 0 and row["peak_rss_mb"] > 10, row["label"]  # fresh python + numpy + ORT
     assert second["extra"]["device"]["run_dir_cleaned"] is True
     assert _device_leftovers(device) == ([], "")
 

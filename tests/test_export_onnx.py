@@ -77,6 +77,105 @@ def test_onnx_fp32_and_int8_published_with_manifests(exported, tiny_ckpt):
     assert np.max(np.abs(got - want)) < 1e-4
 
 
+def _activation_scales(path: Path) -> dict[str, float]:
+    """Scalar `*_scale` initializers of a QDQ model: one per quantized activation (weights have per-channel vectors)."""
+    import onnx
+    from onnx import numpy_helper
+
+    return {i.name: float(numpy_helper.to_array(i)) for i in onnx.load(str(path)).graph.initializer
+            if i.name.endswith("_scale") and not i.dims}
+
+
+def test_ort_calibration_methods_and_keep_float(exported, tmp_path):
+    from lightavseg_mobile.export.onnx_export import nodes_of_modules, quantize_onnx
+    from lightavseg_mobile.export.recipes import parse_recipe
+    from lightavseg_mobile.presets import get_preset
+
+    p = get_preset("lightavseg-tiny")
+    clips = pipeline.load_clips(pipeline.DEFAULT_DATA, pipeline.CALIBRATION_SPLIT, 224, p.mean, p.std, "logmel", 2)
+    # Real calibration clips: their activations have the long tails percentile and entropy are there to cut.
+    feeds = [{"frame": c.frames[i:i + 1], "logmel": c.audio[i:i + 1]} for c in clips for i in range(2)]
+    fp32 = exported / "lightavseg-tiny.fp32.onnx"
+
+    def quantize(name: str, method: str, **extra) -> Path:
+        recipe = parse_recipe({"name": name, "backend": "ort-static", "scheme": "w8a8", "activation_dtype": "uint8",
+                               "calibration": {"method": method, "max_frames": len(feeds),
+                                               **({"percentile": 99.9} if method == "percentile" else {})}, **extra})
+        dest = tmp_path / f"{name}.onnx"
+        quantize_onnx(fp32, dest, recipe, feeds)
+        return dest
+
+    scales = {m: _activation_scales(quantize(m, m)) for m in ("minmax", "percentile")}
+    common = set(scales["minmax"]) & set(scales["percentile"])
+    assert len(common) > 50
+    # Percentile keeps every range inside min/max and cuts the long-tailed ones (over a third here: 136 of 356 on
+    # the tiny model's 4 frames).
+    assert all(scales["percentile"][k] <= scales["minmax"][k] * (1 + 1e-6) for k in common)
+    assert sum(scales["percentile"][k] < 0.99 * scales["minmax"][k] for k in common) > len(common) // 4
+
+    import onnx
+
+    names = json.loads((exported / "lightavseg-tiny.fp32.names.json").read_text())
+    head = set(nodes_of_modules(names, ["seg_head"]))
+    assert head
+
+    def quantized_in_head(path: Path) -> int:
+        """Head nodes reading an int8 weight, plus quantize ops on a head node's output (0 = the head runs in float)."""
+        g = onnx.load(str(path)).graph
+        producer = {o: n for n in g.node for o in n.output}
+        inits = {i.name for i in g.initializer}
+        weights = sum(producer[i].op_type == "DequantizeLinear" and producer[i].input[0] in inits
+                      for n in g.node if n.name in head for i in n.input if i in producer)
+        outputs = sum(n.op_type == "QuantizeLinear" and n.input[0] in producer and producer[n.input[0]].name in head
+                      for n in g.node)
+        return weights + outputs
+
+    # keep_float leaves the segmentation head in fp32 (it still reads the decoder's dequantized output at its
+    # boundary); without it, its weights and outputs are quantized.
+    assert quantized_in_head(quantize("keep", "minmax", keep_float=["seg_head"])) == 0
+    assert quantized_in_head(tmp_path / "minmax.onnx") > 0
+
+
+def test_entropy_calibration_gives_kl_ranges_not_minmax(tmp_path):
+    # ORT's quantize_static Entropy silently equals MinMax (128 bins for 128 levels); ours must not. A two-conv
+    # model fed heavy-tailed inputs: the KL ranges cut the rare outliers that set MinMax's ranges.
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from lightavseg_mobile.export.onnx_export import quantize_onnx
+    from lightavseg_mobile.export.recipes import parse_recipe
+
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((4, 8, 1, 1)).astype(np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2"], ["y"])]
+    graph = helper.make_graph(nodes, "two_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16])], initializer=[w1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    fp32 = tmp_path / "two_conv.onnx"
+    onnx.save(model, fp32)
+    feeds = [{"x": rng.standard_t(2, (1, 3, 16, 16)).astype(np.float32)} for _ in range(8)]
+    scales = {}
+    for method in ("minmax", "entropy"):
+        recipe = parse_recipe({"name": method, "backend": "ort-static", "scheme": "w8a8", "activation_dtype": "uint8",
+                               "calibration": {"method": method, "max_frames": len(feeds)}})
+        dest = tmp_path / f"{method}.onnx"
+        quantize_onnx(fp32, dest, recipe, feeds)
+        scales[method] = _activation_scales(dest)
+        assert np.isfinite(load_ort_output(dest, feeds[0])).all()
+    assert set(scales["entropy"]) == set(scales["minmax"]) and len(scales["minmax"]) >= 3
+    assert all(scales["entropy"][k] < 0.9 * scales["minmax"][k] for k in scales["minmax"]), scales
+
+
+def load_ort_output(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
+    """First output of an ONNX file run by ONNX Runtime on the CPU."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+
+
 def test_failing_gate_goes_to_failed_and_exits_3(exported, tiny_ckpt, tmp_path, monkeypatch):
     def reuse(module, args, in_names, out_names, dest):
         # The conversion itself is tested above; here only the gate and the publishing matter.

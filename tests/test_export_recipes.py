@@ -82,6 +82,20 @@ def test_cli_user_mistakes_are_one_line(argv, match, tiny_ckpt, tmp_path):
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
+def test_ctrl_c_in_lavseg_export_is_one_line_exit_2(tiny_ckpt, tmp_path, monkeypatch, capsys):
+    from lightavseg_mobile import cli
+
+    def interrupted(req):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_export, "run_export", interrupted)
+    assert cli.export([str(tiny_ckpt), "--format", "onnx", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted:") and err.count("\n") == 1
+    # The other commands keep the shell's convention for an interrupt.
+    assert cli._guard(lambda argv: (_ for _ in ()).throw(KeyboardInterrupt()))([]) == 130
+
+
 def test_recipe_of_other_format_and_waveform_pt2e(tiny_ckpt, tmp_path):
     with pytest.raises(RecipeError, match="makes tflite artifacts"):
         cli_export.main([str(tiny_ckpt), "--format", "onnx", "--recipe", "tflite-pt2e-w8a8", "--out", str(tmp_path)])

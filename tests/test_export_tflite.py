@@ -70,11 +70,20 @@ def test_fp32_pt2e_and_aiq_run_in_litert(head, tmp_path):
     assert sqnr_db(want, _run(int8, xs)) > 20.0
     assert int8.stat().st_size < fp32.stat().st_size
 
-    dyn = tmp_path / "head.dyn.tflite"
-    quantize_tflite_aiq(fp32, dyn, load_recipe("tflite-aiq-dynamic_wi8_afp32"), [])
-    man = _publish(dyn, head, "int8-dynamic")
-    assert man.inputs[0].dtype == "float32"
-    assert sqnr_db(want, _run(dyn, xs)) > 25.0
+    # The three ai-edge-quantizer recipes on the fp32 file: int8 weights, each close to torch; static int8 has
+    # int8 I/O (scale from the manifest), the other two keep float I/O.
+    calib = [{"args_0": x.numpy()} for x in _inputs(8)]
+    sizes = {}
+    for recipe, precision, samples, io in (("tflite-aiq-dynamic_wi8_afp32", "int8-dynamic", [], "float32"),
+                                           ("tflite-aiq-static_wi8_ai8", "int8", calib, "int8"),
+                                           ("tflite-aiq-weight_only_wi8_afp32", "int8-weight-only", [], "float32")):
+        dest = tmp_path / f"head.{recipe}.tflite"
+        quantize_tflite_aiq(fp32, dest, load_recipe(recipe), samples)
+        man = _publish(dest, head, precision)
+        assert man.inputs[0].dtype == io and man.outputs[0].dtype == io, recipe
+        assert sqnr_db(want, _run(dest, xs)) > 20.0, recipe
+        sizes[recipe] = dest.stat().st_size
+    assert all(size < fp32.stat().st_size for size in sizes.values()), sizes
 
 
 def seeded_head() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:

@@ -36,6 +36,33 @@ def test_quantize_rounds_half_away_from_zero_and_clips():
     np.testing.assert_array_equal(got_u8, [0, 128, 161, 255])  # 0.26 * 128 = 33.28 -> 33
 
 
+def _quantize_float64(x: np.ndarray, q: Quantization, lo: int, hi: int) -> np.ndarray:
+    """The rule written the slow, obviously exact way: float32 quotient, then half away from zero in float64."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = (x.astype(np.float32) / np.float32(q.scale)).astype(np.float64)
+        v = np.trunc(v + np.copysign(0.5, v)) + q.zero_point
+    return np.clip(np.nan_to_num(v, nan=q.zero_point), lo, hi)
+
+
+def test_float32_quantize_matches_the_float64_rule_bit_for_bit():
+    halves = np.arange(-300, 300, dtype=np.float32) + np.float32(0.5)
+    just_below = np.nextafter(np.float32(0.5), np.float32(0))  # 0.49999997: float32 + 0.5 rounds up to 1
+    edge = np.array([0.0, -0.0, just_below, -just_below, np.nan, np.inf, -np.inf, 1e30, -1e30], np.float32)
+    rng = np.random.default_rng(0)
+    # Random bit patterns: every exponent, subnormals, NaNs and infinities included.
+    bits = rng.integers(0, 2**32, 500_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    values = np.concatenate([halves, np.nextafter(halves, np.float32(np.inf)), np.nextafter(halves, np.float32(-np.inf)),
+                             edge, bits, rng.standard_normal(100_000).astype(np.float32)])
+    for scale, zp, dtype, lo, hi in ((1.0, 0, "int8", -128, 127), (0.0174, -19, "int8", -128, 127),
+                                     (3.0, 5, "int8", -128, 127), (1 / 128, 128, "uint8", 0, 255)):
+        q = Quantization(scale, zp)
+        with np.errstate(invalid="ignore", over="ignore"):
+            got = tensors.quantize(values * np.float32(scale), q, dtype)
+        want = _quantize_float64(values * np.float32(scale), q, lo, hi)
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got.astype(np.int64), want.astype(np.int64))
+
+
 def test_dequantize_and_round_trip():
     q = Quantization(0.5, 3)
     y = tensors.dequantize(np.array([5, -128, 127, 3], np.int8), q)

@@ -80,11 +80,13 @@ def summarize(samples_ms: list[float]) -> dict:
 
 
 def paired_sum_ratio(parts: list[list[float]], whole: list[float], block: int, extra_ms: float = 0.0) -> float | None:
-    """Median over round-robin rounds of (sum of the parts' round medians + extra_ms) / the whole's round median.
+    """Median over round-robin rounds of (sum of the parts' fastest runs + extra_ms) / the whole's fastest run.
 
-    On a shared machine whole stretches of time run slower; one round of `interleaved_timing` is short and
-    hits parts and whole alike, so a per-round ratio cancels that drift where a ratio of overall p50s does
-    not. None when the sample lists do not line up in rounds of `block`.
+    Per round, because a slow stretch of a shared machine lasts longer than a round and hits parts and whole
+    alike there, while it moves overall p50s apart. The fastest run of each block, because interference only
+    adds time and adds it per call (a woken thread waiting a scheduler tick costs the same 4 ms to a 1 ms
+    sub-model as to the whole model), so five sub-model calls collect more of it than one whole-model call.
+    None when the sample lists do not line up in rounds of `block`.
     """
     _check_count("block", block, 1)
     n = len(whole)
@@ -92,10 +94,10 @@ def paired_sum_ratio(parts: list[list[float]], whole: list[float], block: int, e
         return None
     ratios = []
     for start in range(0, n, block):
-        w = float(np.median(whole[start:start + block]))
+        w = min(whole[start:start + block])
         if w <= 0:
             return None
-        total = sum(float(np.median(p[start:start + block])) for p in parts)
+        total = sum(min(p[start:start + block]) for p in parts)
         ratios.append((total + extra_ms) / w)
     return float(np.median(ratios))
 

@@ -75,9 +75,10 @@ def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
                   "inputs and dequantizes its outputs in numpy. That conversion is timed on its own in the same worker and "
                   "added to the sum (0 for profiles, which cover the session run only). Where split sub-models were timed "
                   "in the same interleaved run as their whole model, the check judges the paired difference: per round-robin "
-                  "round, the sum of the modules' medians against the whole model's median, then the median over rounds. A "
-                  "round is short, so a slow stretch of the shared machine hits parts and whole alike; the overall p50s are "
-                  "shown beside it.", ""]
+                  "round, the sum of the modules' fastest runs in their block against the whole model's fastest run, then "
+                  "the median over rounds. A round is short, so a slow stretch of the shared machine hits parts and whole "
+                  "alike; and interference only adds time, per call, so five sub-model calls would collect more of it than "
+                  "one whole-model call. The difference of the overall p50s is shown beside it.", ""]
     if report["parity"]:
         lines += ["## Parity on the held-out split (through the benchmarked runtime)", "",
                   "| artifact | max abs | SQNR dB | mask agreement IoU | mIoU (float -> artifact) | F (float -> artifact) | gate | passed |",

@@ -223,15 +223,21 @@ def run_scaling(sc: dict, out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     """`make bench`: run the suite definition; --preset limits it, --checkpoint PRESET=PATH overrides a shipped one."""
     ap = argparse.ArgumentParser(prog="lavseg-bench-suite", description="Run the host benchmark suite.")
-    ap.add_argument("suite", type=Path, nargs="?", default=Path("benchmarks/suite.json"))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    ap.add_argument("--exports", type=Path, default=Path("exports/suite"))
-    ap.add_argument("--preset", action="append", default=None)
-    ap.add_argument("--checkpoint", action="append", default=[], metavar="PRESET=PATH")
+    ap.add_argument("suite", type=Path, nargs="?", default=Path("benchmarks/suite.json"),
+                    help="suite file: presets, export formats, timing protocol, peers, scaling sizes, targets "
+                         "(default: benchmarks/suite.json)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                    help="where the JSON, Markdown and PNG results go (default: benchmarks/results)")
+    ap.add_argument("--exports", type=Path, default=Path("exports/suite"),
+                    help="where the suite's artifacts are exported to and read from (default: exports/suite)")
+    ap.add_argument("--preset", action="append", default=None,
+                    help="run only this preset of the suite; repeat for several (default: all the suite lists)")
+    ap.add_argument("--checkpoint", action="append", default=[], metavar="PRESET=PATH",
+                    help="use this checkpoint for PRESET instead of the shipped one; repeatable")
     ap.add_argument("--skip-export", action="store_true", help="benchmark what is already in --exports")
-    ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--skip-scaling", action="store_true", help="do not run the interaction-scaling study")
     ap.add_argument("--peers", default=None, help="override the suite's peer list (comma separated; empty for none)")
-    ap.add_argument("--scaling-only", action="store_true")
+    ap.add_argument("--scaling-only", action="store_true", help="run only the interaction-scaling study")
     args = ap.parse_args(argv)
     cks = {}
     for item in args.checkpoint:

@@ -82,6 +82,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from ..cli import _guard  # type: ignore[attr-defined]
+    from ..cli import export
 
-    sys.exit(_guard(main)(sys.argv[1:]))
+    sys.exit(export(sys.argv[1:]))

@@ -96,6 +96,32 @@ def nodes_of_modules(names: dict[str, str], modules: Iterable[str]) -> list[str]
     top = {n: (p[4:] if p.startswith("net.") else p).split(".")[0] for n, p in names.items()}
     return sorted(n for n, t in top.items() if t in mods)
 
+def entropy_ranges(model_path: Path, feeds: list[dict[str, np.ndarray]], num_bins: int = 512,
+                   num_quantized_bins: int = 128) -> dict[str, tuple[float, float]]:
+    """Per-activation (min, max) that minimise the KL divergence of a `num_quantized_bins` histogram (ORT's calibrator).
+
+    512 bins, not the 2048 of TensorRT's recipe: ORT's KL search is a Python loop over (bins / 2 - 64) candidate
+    ranges per tensor, and 2048 bins took 5 min 41 s on lightavseg-tiny with 4 frames (host x86).
+    """
+    import tempfile
+
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
+
+    with tempfile.TemporaryDirectory(prefix="lavseg-entropy-") as tmp:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                calib = create_calibrator(Path(model_path), None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                                          calibrate_method=CalibrationMethod.Entropy,
+                                          extra_options={"num_bins": num_bins, "num_quantized_bins": num_quantized_bins})
+                calib.collect_data(_Reader(feeds))
+                data = calib.compute_data()
+        except Exception as exc:
+            raise ConverterError(f"onnxruntime entropy calibration failed: {type(exc).__name__}: {_first_line(exc)}") from None
+        del calib
+    return {name: (float(np.asarray(v.range_value[0]).ravel()[0]), float(np.asarray(v.range_value[1]).ravel()[0]))
+            for name, v in data.data.items()}
+
+
 class _Reader:
     """ORT CalibrationDataReader over a list of {input_name: array} feeds."""
 
@@ -123,10 +149,16 @@ def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[
     names = json.loads(names_file.read_text()) if names_file.is_file() else {}
     exclude = nodes_of_modules(names, recipe.keep_float) if recipe.keep_float else []
     method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-              "entropy": CalibrationMethod.Entropy}[recipe.calibration.method]
+              "entropy": CalibrationMethod.MinMax}[recipe.calibration.method]
     extra: dict = {}
     if recipe.calibration.method == "percentile":
         extra["CalibPercentile"] = recipe.calibration.percentile
+    elif recipe.calibration.method == "entropy":
+        # quantize_static's own Entropy runs with 128 histogram bins for 128 quantized bins, where the KL search
+        # has one candidate, the full range: measured identical to MinMax on all 495 tensors of lightavseg-tiny.
+        # It passes no bin counts through, so the entropy ranges are computed here and handed in as overrides.
+        extra["TensorQuantOverrides"] = {name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+                                         for name, (lo, hi) in entropy_ranges(pre, feeds).items()}
     act = QuantType.QUInt8 if recipe.activation_dtype == "uint8" else QuantType.QInt8
     try:
         with contextlib.redirect_stdout(io.StringIO()):

@@ -336,15 +336,16 @@ class Exporter:
                    else export_tflite_fp32(model, args, path))
         return self._finish(path, fmt, None, "model", model, in_names, ["mask_logits"], args, details, t0)
 
-    def _calib_samples(self, limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Calibration frames; with `limit`, that many spread evenly over every clip (not the first clips only)."""
-        out = []
-        for c in self.calib:
-            for i in range(len(c.frames)):
-                out.append((c.frames[i:i + 1], c.audio[i:i + 1]))
+    def _calib_frames(self, limit: int | None = None) -> list[tuple[ClipBatch, int]]:
+        """(clip, frame index) of the calibration frames; with `limit`, that many spread evenly over every clip."""
+        out = [(c, i) for c in self.calib for i in range(len(c.frames))]
         if limit is not None and limit < len(out):
             out = [out[int(k)] for k in np.linspace(0, len(out) - 1, limit).round()]
         return out
+
+    def _calib_samples(self, limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Calibration inputs of the whole model: (frame, audio) of each frame `_calib_frames` picks."""
+        return [(c.frames[i:i + 1], c.audio[i:i + 1]) for c, i in self._calib_frames(limit)]
 
     def _int8(self, fmt: str, recipe: Recipe, model, in_names, args, fp32_path: Path) -> _Built:
         path = self.tmp / self._name(fmt, recipe, None)
@@ -418,7 +419,7 @@ class Exporter:
     def _split(self, fmt: str, recipe: Recipe | None) -> list[_Built]:
         """Per-module sub-models in the same format and precision, with per-module SQNR on held-out frames."""
         refs = self._module_refs()
-        calib_io = self._module_calib() if recipe is not None else []
+        calib_io = self._module_calib(recipe.calibration.max_frames) if recipe is not None else []
         out = []
         for name in graph.SPLIT_MODULES:
             sub = graph.part(self.net, name)
@@ -427,7 +428,7 @@ class Exporter:
             path = self.tmp / self._name(fmt, recipe, name)
             t0 = time.perf_counter()
             self.progress("convert", f"{fmt} {'fp32' if recipe is None else recipe.name} sub-model {name} -> {path.name}")
-            samples = [tuple(io[n].numpy() for n in in_names) for io in calib_io][: (recipe.calibration.max_frames if recipe else 0)]
+            samples = [tuple(io[n].numpy() for n in in_names) for io in calib_io]
             if recipe is None:
                 details = (export_onnx_fp32(sub, args, in_names, out_names, path) if fmt == "onnx" else export_tflite_fp32(sub, args, path))
             else:
@@ -444,7 +445,9 @@ class Exporter:
                     details = quantize_tflite_aiq(fp32, path, recipe, [{f"args_{i}": x for i, x in enumerate(s)} for s in samples])
             details = {**details, "boundaries": {"inputs": list(in_names), "outputs": list(out_names),
                                                   "doc": "lightavseg_mobile/export/graph.py"},
-                       "boundary_quantization": "calibrated on the whole float model's boundary tensors of the calibration split"}
+                       "boundary_quantization": "calibrated on the whole float model's boundary tensors of the same "
+                                                "calibration frames as the whole model, so min/max ranges (and the "
+                                                "scale/zero-point of quantized inputs/outputs) match it at the boundaries"}
             built = self._finish(path, fmt, recipe, name, sub, list(in_names), list(out_names), args, details, t0,
                                  parity_fn=lambda p=path, n=name: self._module_parity(p, n, refs))
             out.append(built)
@@ -457,11 +460,14 @@ class Exporter:
             self._refs = [graph.module_io(self.net, torch.from_numpy(c.frames[:1]), torch.from_numpy(self._logmel(c)[:1])) for c in clips]
         return self._refs
 
-    def _module_calib(self) -> list[dict[str, torch.Tensor]]:
-        if not hasattr(self, "_calib_io"):
-            self._calib_io = [graph.module_io(self.net, torch.from_numpy(c.frames[i:i + 1]), torch.from_numpy(self._logmel(c)[i:i + 1]))
-                              for c in self.calib for i in range(len(c.frames))]
-        return self._calib_io
+    def _module_calib(self, limit: int | None) -> list[dict[str, torch.Tensor]]:
+        # The very frames the whole model calibrates on: a sub-model's boundary observer then sees the tensors the
+        # whole model's observer saw there, which is what gives the split the whole model's quantization parameters.
+        cache = self.__dict__.setdefault("_calib_io", {})
+        if limit not in cache:
+            cache[limit] = [graph.module_io(self.net, torch.from_numpy(c.frames[i:i + 1]), torch.from_numpy(self._logmel(c)[i:i + 1]))
+                            for c, i in self._calib_frames(limit)]
+        return cache[limit]
 
     def _logmel(self, clip: ClipBatch) -> np.ndarray:
         if clip.audio.ndim == 4:
