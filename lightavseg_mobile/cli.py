@@ -1,7 +1,8 @@
 """Console entry points: thin argparse wrappers over library functions.
 
 User mistakes end as one line `error: ...` on stderr with a non-zero exit code,
-never a traceback; Ctrl-C ends with exit 130 after whatever was finished is kept.
+never a traceback; Ctrl-C ends with exit 130 (lavseg-export: 2, its "nothing published" code) after whatever
+was finished is kept.
 """
 
 from __future__ import annotations

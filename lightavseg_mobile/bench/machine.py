@@ -53,8 +53,10 @@ def git_state(repo: Path | None = None) -> dict:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return {"commit": None, "dirty": None}
-        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=20)
+        # Committed results are not source: a suite writes one preset's results before it reports the next,
+        # which must not make the next report call its own source tree dirty.
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 ":(exclude)benchmarks/results"], capture_output=True, text=True, timeout=20)
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
