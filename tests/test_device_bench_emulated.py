@@ -43,14 +43,30 @@ def device() -> Iterator[adb.Device]:
         yield adb.select_device(SERIAL)
 
 
+def _save_onnx(graph, path: Path, module: str, inputs: list, outputs: list, preprocessing: dict) -> Path:
+    """Write an opset-18 ONNX graph and its manifest beside it."""
+    import onnx
+    from onnx import helper
+
+    from lightavseg_mobile.export.manifest import Manifest, artifact_sha256, manifest_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    man = Manifest(artifact_file=path.name, artifact_sha256=artifact_sha256(path), artifact_size=path.stat().st_size,
+                   format="onnx", precision="fp32", preset="lightavseg-tiny", module=module, inputs=inputs,
+                   outputs=outputs, preprocessing=preprocessing)
+    manifest_path(path).write_text(man.to_json())
+    return path
+
+
 def _make_model(folder: Path, name: str = "toy.onnx", scale: float = 0.5) -> Path:
     """A whole-model-shaped ONNX: mask_logits = conv1x1(frame) + mean(logmel), with its manifest."""
-    import onnx
     from onnx import TensorProto, helper
 
-    from lightavseg_mobile.export.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
+    from lightavseg_mobile.export.manifest import TensorSpec
 
-    folder.mkdir(parents=True, exist_ok=True)
     w = helper.make_tensor("w", TensorProto.FLOAT, [1, 3, 1, 1], [scale, -scale, 0.25])
     nodes = [helper.make_node("Conv", ["frame", "w"], ["c"]),
              helper.make_node("ReduceMean", ["logmel"], ["m"], keepdims=1),
@@ -61,42 +77,25 @@ def _make_model(folder: Path, name: str = "toy.onnx", scale: float = 0.5) -> Pat
                                             helper.make_tensor_value_info("logmel", TensorProto.FLOAT, [1, 1, 96, 64])],
                               [helper.make_tensor_value_info("mask_logits", TensorProto.FLOAT, [1, 1, 224, 224])],
                               initializer=[w, shape])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
-    path = folder / name
-    onnx.save(model, path)
-    man = Manifest(artifact_file=path.name, artifact_sha256=artifact_sha256(path), artifact_size=path.stat().st_size,
-                   format="onnx", precision="fp32", preset="lightavseg-tiny", module="model",
-                   inputs=[TensorSpec("frame", [1, 3, 224, 224], "float32"), TensorSpec("logmel", [1, 1, 96, 64], "float32", "-")],
-                   outputs=[TensorSpec("mask_logits", [1, 1, 224, 224], "float32")],
-                   preprocessing={"image": {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}})
-    manifest_path(path).write_text(man.to_json())
-    return path
+    return _save_onnx(graph, folder / name, "model",
+                      [TensorSpec("frame", [1, 3, 224, 224], "float32"), TensorSpec("logmel", [1, 1, 96, 64], "float32", "-")],
+                      [TensorSpec("mask_logits", [1, 1, 224, 224], "float32")],
+                      {"image": {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}})
 
 
 def _make_head(folder: Path) -> Path:
     """A split-sub-model-shaped ONNX (module seg_head): mask_logits = conv1x1(decoder_map), with its manifest."""
-    import onnx
     from onnx import TensorProto, helper
 
-    from lightavseg_mobile.export.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
+    from lightavseg_mobile.export.manifest import TensorSpec
 
-    folder.mkdir(parents=True, exist_ok=True)
     w = helper.make_tensor("w", TensorProto.FLOAT, [1, 4, 1, 1], [0.5, -0.5, 0.25, 0.1])
     graph = helper.make_graph([helper.make_node("Conv", ["decoder_map", "w"], ["mask_logits"])], "head",
                               [helper.make_tensor_value_info("decoder_map", TensorProto.FLOAT, [1, 4, 56, 56])],
                               [helper.make_tensor_value_info("mask_logits", TensorProto.FLOAT, [1, 1, 56, 56])],
                               initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
-    path = folder / "toy.seg_head.onnx"
-    onnx.save(model, path)
-    man = Manifest(artifact_file=path.name, artifact_sha256=artifact_sha256(path), artifact_size=path.stat().st_size,
-                   format="onnx", precision="fp32", preset="lightavseg-tiny", module="seg_head",
-                   inputs=[TensorSpec("decoder_map", [1, 4, 56, 56], "float32")],
-                   outputs=[TensorSpec("mask_logits", [1, 1, 56, 56], "float32")], preprocessing={})
-    manifest_path(path).write_text(man.to_json())
-    return path
+    return _save_onnx(graph, folder / "toy.seg_head.onnx", "seg_head", [TensorSpec("decoder_map", [1, 4, 56, 56], "float32")],
+                      [TensorSpec("mask_logits", [1, 1, 56, 56], "float32")], {})
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,7 @@ def test_ort_calibration_methods_and_keep_float(exported, tmp_path):
 
     p = get_preset("lightavseg-tiny")
     clips = pipeline.load_clips(pipeline.DEFAULT_DATA, pipeline.CALIBRATION_SPLIT, 224, p.mean, p.std, "logmel", 2)
-    # Real calibration clips: their activations have the long tails percentile and entropy are there to cut.
+    # Real calibration clips: their activations have the long tails percentile is there to cut.
     feeds = [{"frame": c.frames[i:i + 1], "logmel": c.audio[i:i + 1]} for c in clips for i in range(2)]
     fp32 = exported / "lightavseg-tiny.fp32.onnx"
 

@@ -96,6 +96,7 @@ def nodes_of_modules(names: dict[str, str], modules: Iterable[str]) -> list[str]
     top = {n: (p[4:] if p.startswith("net.") else p).split(".")[0] for n, p in names.items()}
     return sorted(n for n, t in top.items() if t in mods)
 
+
 def entropy_ranges(model_path: Path, feeds: list[dict[str, np.ndarray]], num_bins: int = 512,
                    num_quantized_bins: int = 128) -> dict[str, tuple[float, float]]:
     """Per-activation (min, max) that minimise the KL divergence of a `num_quantized_bins` histogram (ORT's calibrator).
