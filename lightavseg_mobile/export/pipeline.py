@@ -603,10 +603,16 @@ class _BackgroundPT2E:
         for fut in self.futures.values():
             fut.cancel()
         procs = list(getattr(self.pool, "_processes", {}).values())
+        manager = getattr(self.pool, "_executor_manager_thread", None)
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
             if proc.is_alive():
                 proc.kill()  # SIGKILL: libraries in the child may handle SIGTERM slowly; it only writes into tmp
+        # The pool's manager thread also reaps the killed child; until it is done, is_alive() can still say True
+        # (both threads waitpid the same pid), so wait for it before our own joins.
+        if manager is not None:
+            manager.join(timeout=30)
+        for proc in procs:
             proc.join(timeout=30)
         self.pool = None
 
