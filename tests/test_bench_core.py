@@ -31,9 +31,10 @@ def test_interleaving_round_robin_in_blocks_and_warmup_discarded():
 def test_timing_measures_the_callable():
     import time
 
-    out = interleaved_timing({"slow": lambda: time.sleep(0.004), "fast": lambda: None}, warmup=0, runs=3)
+    out = interleaved_timing({"slow": lambda: time.sleep(0.004), "fast": lambda: None}, warmup=0, runs=5)
     assert min(out["slow"]) >= 3.5  # ms
-    assert max(out["fast"]) < min(out["slow"])
+    # Median, not max: this host stalls single calls by a scheduler tick (4 ms), which could hit a no-op too.
+    assert sorted(out["fast"])[2] < min(out["slow"])
 
 
 @pytest.mark.parametrize("kw", [dict(warmup=0, runs=0), dict(warmup=-1, runs=2), dict(warmup=0, runs=2, block=0)])
