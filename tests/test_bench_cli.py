@@ -85,6 +85,25 @@ def test_modules_from_split_and_ort_profile_with_sum_check(full_run):
     assert r["paper_reference"]["modules_ms"]["visual"] == 139.4
 
 
+def test_worker_start_up_runs_no_inference_before_the_timed_first_run(exports, monkeypatch):
+    # The cold start's first_run_ms is the worker's first inference: building the target (load_ms) must not run
+    # the model, not even for the whole model's input/output conversion timing, which is built when asked.
+    from lightavseg_mobile.bench import worker
+    from lightavseg_mobile.runtime.onnxruntime_rt import OnnxRuntime
+
+    calls = []
+    real = OnnxRuntime.invoke
+    monkeypatch.setattr(OnnxRuntime, "invoke", lambda self, feed: calls.append(1) or real(self, feed))
+    fn, _, _, make_boundary = worker.build_target({"kind": "runtime", "threads": 1, "path": str(exports / f"{PRESET}.fp32.onnx")})
+    assert calls == []
+    fn()
+    assert len(calls) == 1
+    convert = make_boundary()
+    assert convert is not None and len(calls) == 2  # the conversion is made from one real run's outputs
+    convert()
+    assert len(calls) == 2  # and timing it runs no model
+
+
 def test_parity_through_the_benchmarked_runtime(full_run):
     r, _ = full_run
     p = r["parity"][f"{PRESET}.fp32.onnx"]
