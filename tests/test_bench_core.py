@@ -143,6 +143,12 @@ def test_module_sum_check_and_paper_shares():
     assert paired["within_tolerance"] and paired["rel_diff"] == pytest.approx(-0.5) and paired["paired_rel_diff"] == 0.04
     assert not mod.sum_check("m", "split", {"visual": 10.0}, 10.0, paired_rel_diff=-0.2)["within_tolerance"]
     assert "paired by round -20.0%" in mod.sum_summary(mod.sum_check("m", "split", {"visual": 10.0}, 10.0, paired_rel_diff=-0.2))
+    # Split sub-models timed in the whole model's interleaved run are judged paired; without samples, by p50s.
+    split = mod.split_sum_check("m", {"visual": 5.0}, 10.0, 1.0, [[5.0, 5.0]], [6.0, 6.0], block=1)
+    assert split["source"] == "split" and split["paired_rel_diff"] == pytest.approx(0.0) and split["within_tolerance"]
+    assert split["rel_diff"] == pytest.approx(-0.4)
+    unpaired = mod.split_sum_check("m", {"visual": 5.0}, 10.0, 1.0, None, [6.0, 6.0], block=1)
+    assert "paired_rel_diff" not in unpaired and not unpaired["within_tolerance"]
     shares = mod.paper_shares()
     assert shares["visual"] == pytest.approx(139.4 / 163.5) and sum(shares.values()) == pytest.approx(1.0)
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from .protocol import paired_sum_ratio
 
 MODULES = ("visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head")
 SUM_TOLERANCE = 0.15
@@ -48,6 +49,16 @@ def sum_check(artifact: str, source: str, module_ms: dict[str, float], whole_ms:
     if paired_rel_diff is not None:
         row["paired_rel_diff"] = float(paired_rel_diff)
     return row
+
+
+def split_sum_check(artifact: str, module_ms: dict[str, float], whole_ms: float, boundary_ms: float,
+                    part_samples: list[list[float]] | None, whole_samples: list[float] | None, block: int) -> dict:
+    """`sum_check` of split sub-models, judged paired by round when their samples came from one interleaved run
+    with the whole model's (`part_samples` None when they did not)."""
+    ratio = (paired_sum_ratio(part_samples, whole_samples, block, boundary_ms)
+             if part_samples is not None and whole_samples is not None else None)
+    return sum_check(artifact, "split", module_ms, whole_ms, boundary_ms=boundary_ms,
+                     paired_rel_diff=None if ratio is None else ratio - 1.0)
 
 
 def sum_summary(s: dict) -> str:

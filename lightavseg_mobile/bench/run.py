@@ -364,7 +364,7 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
     finally:
         closing = {label: w.close() for label, w in workers.items()}
     peak_after = matmul_peak(threads) if req.peak else None
-    from .protocol import paired_sum_ratio, summarize
+    from .protocol import summarize
 
     peak = None
     if peak_before and peak_after:
@@ -422,9 +422,8 @@ def run_bench(req: BenchRequest, progress=None) -> dict:
                 module_rows += mod.module_rows(t.label, "split", ms, costs.get(t.preset or ""))
                 if len(ms) == len(mod.MODULES):
                     conv = statistics.median(boundary[t.label]) if boundary.get(t.label) else 0.0
-                    ratio = paired_sum_ratio([samples[s.label] for s in subs], samples[t.label], req.block, conv)
-                    module_sums.append(mod.sum_check(t.label, "split", ms, stats[t.label]["p50"], boundary_ms=conv,
-                                                     paired_rel_diff=None if ratio is None else ratio - 1.0))
+                    module_sums.append(mod.split_sum_check(t.label, ms, stats[t.label]["p50"], conv,
+                                                           [samples[s.label] for s in subs], samples[t.label], req.block))
                 else:
                     incomplete.append(f"{t.label}: split sub-models found for {sorted(ms)} only")
             elif t.kind == "runtime":

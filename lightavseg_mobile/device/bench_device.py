@@ -532,7 +532,7 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
     """The bench-schema report from whatever the run gathered (incomplete when something is missing)."""
     from lightavseg_mobile.bench import modules as mod
     from lightavseg_mobile.bench.machine import git_state
-    from lightavseg_mobile.bench.protocol import paired_sum_ratio, summarize
+    from lightavseg_mobile.bench.protocol import summarize
     from lightavseg_mobile.bench.schema import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
 
     kind = opts.runner or ("benchmark-model" if opts.benchmark_binary is not None else "python")
@@ -620,13 +620,10 @@ def assemble_report(state: _State, targets: list[tuple[str, Path, Any, bool]], c
             if subs:
                 module_rows += mod.module_rows(label, "split", subs, costs.get(manifest.preset))
                 if len(subs) == len(mod.MODULES) and label in p50:
-                    conv = boundary.get(label, 0.0)
-                    paired = None
-                    if label in samples and all(lab in samples for lab in sub_labels.values()):
-                        ratio = paired_sum_ratio([samples[lab] for lab in sub_labels.values()], samples[label], block, conv)
-                        paired = None if ratio is None else ratio - 1.0
-                    module_sums.append(mod.sum_check(label, "split", subs, p50[label], boundary_ms=conv,
-                                                     paired_rel_diff=paired))
+                    paired = all(lab in samples for lab in sub_labels.values())
+                    module_sums.append(mod.split_sum_check(label, subs, p50[label], boundary.get(label, 0.0),
+                                                           [samples[lab] for lab in sub_labels.values()] if paired else None,
+                                                           samples.get(label), block))
             else:
                 reasons.append(f"{label}: no timed split sub-models (export with --split-modules)")
     if error is not None:
