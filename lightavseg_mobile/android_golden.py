@@ -18,7 +18,7 @@ import numpy as np
 from lightavseg_mobile.audio import VGGISH, log_mel, log_mel_file, waveform_patches
 from lightavseg_mobile.audio.logmel_numpy import read_wav
 from lightavseg_mobile.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, frames_to_input
-from lightavseg_mobile.export.manifest import (Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path,
+from lightavseg_mobile.artifact.manifest import (Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path,
                                                preprocessing_block)
 from lightavseg_mobile.io_atomic import write_text_atomic
 from lightavseg_mobile.metrics.task import logits_to_mask
@@ -34,8 +34,8 @@ SEED = 20261124
 
 def quantize_reference(x: np.ndarray, scale: float, zero_point: int, signed: bool) -> np.ndarray:
     """The app's quantization contract: the runtime package's rule (round half away from zero), one source of truth."""
-    from .export.manifest import Quantization
-    from .runtime.tensors import quantize
+    from .artifact.manifest import Quantization
+    from .artifact.tensors import quantize
 
     return quantize(x, Quantization(float(scale), int(zero_point)), "int8" if signed else "uint8")
 

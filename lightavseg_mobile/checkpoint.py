@@ -14,7 +14,7 @@ import torch
 
 from . import __version__
 from .errors import CheckpointError
-from .hashing import file_sha256
+from .artifact.hashing import file_sha256
 from .io_atomic import write_bytes_atomic
 from .presets import Preset, get_preset
 

@@ -13,30 +13,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .data.heldout import DEFAULT_HELDOUT
+from .console import guard as _guard
 from .errors import UserError
 
-DEFAULT_HELDOUT = Path(__file__).parent / "assets" / "heldout"
-
-
-def _guard(fn: Callable[[list[str] | None], int] | None = None, *, interrupt_exit: int = 130):
-    """Run a command, mapping typed errors and Ctrl-C to one-line messages and exit codes."""
-    if fn is None:
-        return lambda f: _guard(f, interrupt_exit=interrupt_exit)
-
-    def wrapped(argv: list[str] | None = None) -> int:
-        try:
-            return fn(argv)
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.exit_code
-        except KeyboardInterrupt:
-            print("interrupted: finished work was kept (checkpoints and reports are written atomically)", file=sys.stderr)
-            return interrupt_exit
-        except BrokenPipeError:
-            return 141
-
-    wrapped.__doc__ = fn.__doc__
-    return wrapped
 
 
 def _exit(fn: Callable[[list[str] | None], int]) -> Callable[[], None]:
@@ -184,7 +164,7 @@ def run_eval(checkpoint: str | None, preset: str, data: str, split: str, fmt: st
 
     from .checkpoint import load_checkpoint, shipped_checkpoint
     from .evaluate import ImageContract, audio_checks as run_audio_checks, evaluate, predict_clip, torch_predictor
-    from .train.loop import load_split
+    from .data.heldout import load_split
 
     path = Path(checkpoint) if checkpoint else shipped_checkpoint(preset)
     ckpt = load_checkpoint(path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightavseg_mobile.export.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
+from lightavseg_mobile.artifact.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
 
 PRESET = "lightavseg-tiny"
 S = 224

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lightavseg_mobile.android_golden import quantize_reference, resize_nearest_reference
-from lightavseg_mobile.export.manifest import ManifestError, load_manifest
+from lightavseg_mobile.artifact.manifest import ManifestError, load_manifest
 from lightavseg_mobile.metrics.task import logits_to_mask
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from bench_fixtures import PRESET, build_exports  # noqa: E402
 from lightavseg_mobile.bench import cli_bench  # noqa: E402
 from lightavseg_mobile.bench.schema import validate_report  # noqa: E402
 from lightavseg_mobile.checkpoint import save_checkpoint  # noqa: E402
-from lightavseg_mobile.cli import _guard  # noqa: E402
+from lightavseg_mobile.console import guard as _guard  # noqa: E402
 from lightavseg_mobile.presets import create_model, get_preset  # noqa: E402
 
 bench = _guard(cli_bench.main)

@@ -33,7 +33,7 @@ import pytest
 from conftest import emulated_device_up
 
 from lightavseg_mobile.bench import cli_bench
-from lightavseg_mobile.cli import _guard
+from lightavseg_mobile.console import guard as _guard
 from lightavseg_mobile.device import adb
 from lightavseg_mobile.device import app_runner as app
 from lightavseg_mobile.device import bench_device as bd
@@ -105,7 +105,7 @@ def _core_classes(build: Path) -> str:
 @pytest.fixture(scope="module")
 def app_files(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app's bench dir as the app would leave it: LiteRT outputs from the host, written by the app's Java core."""
-    from lightavseg_mobile.export.manifest import load_manifest, manifest_path
+    from lightavseg_mobile.artifact.manifest import load_manifest, manifest_path
     from lightavseg_mobile.runtime import load_runtime
 
     build = tmp_path_factory.mktemp("app-bench")

@@ -142,7 +142,7 @@ def test_split_sub_models_carry_the_whole_models_quantization_at_their_boundarie
 
 
 def test_host_parity_catches_a_wrong_answer_from_the_device(exported) -> None:
-    from lightavseg_mobile.export.manifest import load_manifest
+    from lightavseg_mobile.artifact.manifest import load_manifest
 
     ckpt, out, _ = exported
     fp32 = out / "lightavseg-tiny.fp32.onnx"

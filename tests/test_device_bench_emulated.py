@@ -48,7 +48,7 @@ def _save_onnx(graph, path: Path, module: str, inputs: list, outputs: list, prep
     import onnx
     from onnx import helper
 
-    from lightavseg_mobile.export.manifest import Manifest, artifact_sha256, manifest_path
+    from lightavseg_mobile.artifact.manifest import Manifest, artifact_sha256, manifest_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
@@ -65,7 +65,7 @@ def _make_model(folder: Path, name: str = "toy.onnx", scale: float = 0.5) -> Pat
     """A whole-model-shaped ONNX: mask_logits = conv1x1(frame) + mean(logmel), with its manifest."""
     from onnx import TensorProto, helper
 
-    from lightavseg_mobile.export.manifest import TensorSpec
+    from lightavseg_mobile.artifact.manifest import TensorSpec
 
     w = helper.make_tensor("w", TensorProto.FLOAT, [1, 3, 1, 1], [scale, -scale, 0.25])
     nodes = [helper.make_node("Conv", ["frame", "w"], ["c"]),
@@ -87,7 +87,7 @@ def _make_head(folder: Path) -> Path:
     """A split-sub-model-shaped ONNX (module seg_head): mask_logits = conv1x1(decoder_map), with its manifest."""
     from onnx import TensorProto, helper
 
-    from lightavseg_mobile.export.manifest import TensorSpec
+    from lightavseg_mobile.artifact.manifest import TensorSpec
 
     w = helper.make_tensor("w", TensorProto.FLOAT, [1, 4, 1, 1], [0.5, -0.5, 0.25, 0.1])
     graph = helper.make_graph([helper.make_node("Conv", ["decoder_map", "w"], ["mask_logits"])], "head",
@@ -189,7 +189,7 @@ def _fake_benchmark_model(tmp: Path) -> Path:
 
 
 def test_benchmark_binary_runner_parses_into_the_report(device: adb.Device, tmp_path: Path) -> None:
-    from lightavseg_mobile.export.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
+    from lightavseg_mobile.artifact.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
 
     art = tmp_path / "arts" / "toy.int8.tflite"
     art.parent.mkdir()

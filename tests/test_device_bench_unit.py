@@ -121,7 +121,7 @@ def test_build_command_sets_exactly_one_delegate(delegate: str, flags: tuple[str
 # --- bundle -------------------------------------------------------------------------------------
 
 def _fake_artifact(folder: Path, name: str, payload: bytes) -> tuple[str, Path, object, bool]:
-    from lightavseg_mobile.export.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
+    from lightavseg_mobile.artifact.manifest import Manifest, TensorSpec, artifact_sha256, manifest_path
 
     folder.mkdir(parents=True, exist_ok=True)
     art = folder / name

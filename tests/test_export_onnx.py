@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from lightavseg_mobile.errors import ParityError
+from lightavseg_mobile.data import heldout
 from lightavseg_mobile.export import pipeline
-from lightavseg_mobile.export.manifest import load_manifest
+from lightavseg_mobile.artifact.manifest import load_manifest
 from lightavseg_mobile.export.onnx_export import export_onnx_fp32
 from lightavseg_mobile.export.strip_check import alignment_check, count_params
 from lightavseg_mobile.parity import Thresholds
@@ -92,7 +93,7 @@ def test_ort_calibration_methods_and_keep_float(exported, tmp_path):
     from lightavseg_mobile.presets import get_preset
 
     p = get_preset("lightavseg-tiny")
-    clips = pipeline.load_clips(pipeline.DEFAULT_DATA, pipeline.CALIBRATION_SPLIT, 224, p.mean, p.std, "logmel", 2)
+    clips = heldout.load_clips(heldout.DEFAULT_HELDOUT, heldout.CALIBRATION_SPLIT, 224, p.mean, p.std, "logmel", 2)
     # Real calibration clips: their activations have the long tails percentile is there to cut.
     feeds = [{"frame": c.frames[i:i + 1], "logmel": c.audio[i:i + 1]} for c in clips for i in range(2)]
     fp32 = exported / "lightavseg-tiny.fp32.onnx"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lightavseg_mobile.export import graph
-from lightavseg_mobile.export.manifest import Manifest, artifact_sha256, manifest_path
+from lightavseg_mobile.model import graphs as graph
+from lightavseg_mobile.artifact.manifest import Manifest, artifact_sha256, manifest_path
 from lightavseg_mobile.export.pipeline import _tflite_specs
 from lightavseg_mobile.export.recipes import load_recipe
 from lightavseg_mobile.export.strip_check import alignment_check, count_params

@@ -11,8 +11,9 @@ import numpy as np
 
 import torch
 
+from lightavseg_mobile.data import heldout
 from lightavseg_mobile.export import cli_export, pipeline
-from lightavseg_mobile.export.manifest import load_manifest
+from lightavseg_mobile.artifact.manifest import load_manifest
 from lightavseg_mobile.presets import create_model, get_preset
 from lightavseg_mobile.runtime import load_runtime
 from lightavseg_mobile.runtime.predictor import logmel_from_waveform
@@ -35,7 +36,7 @@ def test_waveform_artifacts_export_run_and_pass_parity(tiny_ckpt, tmp_path):
 
     # One shipped held-out clip, as raw audio: what a phone's microphone path hands the artifact.
     p = get_preset("lightavseg-tiny")
-    clip = pipeline.load_clips(pipeline.DEFAULT_DATA, pipeline.HELDOUT_SPLIT, 224, p.mean, p.std, "waveform", 1)[0]
+    clip = heldout.load_clips(heldout.DEFAULT_HELDOUT, heldout.HELDOUT_SPLIT, 224, p.mean, p.std, "waveform", 1)[0]
     frame, wave = clip.frames[:1], clip.audio[:1]
     assert wave.shape == (1, SAMPLES)
     outputs = {}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lightavseg_mobile.errors import UserError
-from lightavseg_mobile.export.manifest import Manifest, ManifestError, Quantization, TensorSpec
+from lightavseg_mobile.artifact.manifest import Manifest, ManifestError, Quantization, TensorSpec
 from lightavseg_mobile.runtime import (
     ModelInputs,
     RUNTIMES,
@@ -20,7 +20,7 @@ from lightavseg_mobile.runtime import (
     physical_cores,
     runtime_predictor,
 )
-from lightavseg_mobile.runtime import tensors
+from lightavseg_mobile.artifact import tensors
 from lightavseg_mobile.runtime.cores import resolve_threads
 from lightavseg_mobile.runtime.litert_rt import delegation
 
@@ -154,7 +154,7 @@ def test_physical_cores_and_threads():
 
 def test_available_runtimes_names_every_runtime():
     avail = available_runtimes()
-    assert tuple(avail) == RUNTIMES
+    assert tuple(avail) == tuple(RUNTIMES)
     assert all(v for v in avail.values())  # this environment installs all three
 
 
@@ -165,7 +165,12 @@ def test_load_runtime_refuses_bad_choices_before_loading(tmp_path):
         load_runtime(tmp_path / "m.bin")
     with pytest.raises(UserError, match="runtime 'torch' cannot load the tflite file"):
         load_runtime(tmp_path / "m.tflite", runtime="torch")
-    with pytest.raises(UserError, match="unknown delegate 'nnapi' for litert; choose one of: auto, xnnpack, none"):
+    # One delegate vocabulary (runtime/registry.py): unknown names, names of another runtime, names not reachable here.
+    with pytest.raises(UserError, match="unknown delegate 'warp'; choose one of: auto, cpu, none, xnnpack"):
+        load_runtime(tmp_path / "m.tflite", delegate="warp")
+    with pytest.raises(UserError, match="delegate 'qnn' does not apply to litert; choose one of: auto, xnnpack, cpu, none"):
+        load_runtime(tmp_path / "m.tflite", delegate="qnn")
+    with pytest.raises(UserError, match="delegate 'nnapi' is not reachable from Python for litert"):
         load_runtime(tmp_path / "m.tflite", delegate="nnapi")
 
 
@@ -173,7 +178,7 @@ def test_importing_runtime_modules_does_not_import_backends():
     # Backends are imported when a runtime is created, so a device with only one of them can import all modules.
     code = ("import sys\n"
             "import lightavseg_mobile.runtime, lightavseg_mobile.runtime.onnxruntime_rt, lightavseg_mobile.runtime.litert_rt\n"
-            "import lightavseg_mobile.runtime.predictor, lightavseg_mobile.runtime.tensors\n"
+            "import lightavseg_mobile.runtime.predictor, lightavseg_mobile.artifact.tensors\n"
             "print(sorted(m for m in ('torch', 'onnxruntime', 'ai_edge_litert', 'tflite_runtime') if m in sys.modules))\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -297,7 +302,8 @@ def test_timed_call_whole_model_end_to_end_sub_model_at_the_call():
 def test_boundary_call_is_the_numpy_part_of_a_whole_model_run(monkeypatch):
     from types import SimpleNamespace
 
-    from lightavseg_mobile.runtime import boundary_call, tensors
+    from lightavseg_mobile.artifact import tensors
+    from lightavseg_mobile.runtime import boundary_call
 
     spec_in = TensorSpec("decoder_map", [1, 2], "int8", "-", Quantization(0.5, 0))
     spec_out = TensorSpec("mask_logits", [1, 2], "int8", "-", Quantization(0.25, 1))

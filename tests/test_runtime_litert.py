@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lightavseg_mobile.errors import UserError
-from lightavseg_mobile.export.manifest import Manifest, ManifestError, Quantization, TensorSpec, artifact_sha256
+from lightavseg_mobile.artifact.manifest import Manifest, ManifestError, Quantization, TensorSpec, artifact_sha256
 from lightavseg_mobile.runtime import load_runtime, runtime_predictor
 from lightavseg_mobile.runtime.base import COMMON_INFO_KEYS
 from lightavseg_mobile.runtime.litert_rt import LiteRTRuntime
@@ -199,7 +199,7 @@ def test_wrong_shape_and_unknown_delegate_are_user_errors(artifacts):
         rt.run(x)
     with pytest.raises(UserError, match="unknown LiteRT delegate 'gpu'.*xnnpack, none"):
         LiteRTRuntime(artifacts["fp32"], delegate="gpu")
-    with pytest.raises(UserError, match="unknown delegate 'gpu' for litert"):
+    with pytest.raises(UserError, match="delegate 'gpu' is not reachable from Python for litert"):
         load_runtime(artifacts["fp32"], delegate="gpu")
     with pytest.raises(UserError, match="needs runtime 'litert'"):
         load_runtime(artifacts["fp32"], runtime="onnxruntime")

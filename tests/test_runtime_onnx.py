@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lightavseg_mobile.errors import UserError
-from lightavseg_mobile.export.manifest import Manifest, ManifestError, Quantization, TensorSpec, artifact_sha256
+from lightavseg_mobile.artifact.manifest import Manifest, ManifestError, Quantization, TensorSpec, artifact_sha256
 from lightavseg_mobile.runtime import load_runtime, physical_cores, runtime_predictor
 from lightavseg_mobile.runtime.base import COMMON_INFO_KEYS
 from lightavseg_mobile.runtime.onnxruntime_rt import OnnxRuntime
@@ -240,7 +240,7 @@ def test_unknown_provider_runtime_and_threads(artifacts):
         OnnxRuntime(artifacts["fp32"], provider="nnapi")
     with pytest.raises(UserError, match="unknown runtime 'tensorrt'; choose one of: auto, torch, onnxruntime, litert"):
         load_runtime(artifacts["fp32"], runtime="tensorrt")
-    with pytest.raises(UserError, match="unknown delegate 'gpu' for onnxruntime"):
+    with pytest.raises(UserError, match="delegate 'gpu' is not reachable from Python for onnxruntime"):
         load_runtime(artifacts["fp32"], delegate="gpu")
     with pytest.raises(UserError, match="threads must be a positive integer"):
         OnnxRuntime(artifacts["fp32"], threads=0)

@@ -10,7 +10,7 @@ from torch import nn
 from lightavseg_mobile.checkpoint import ASSET_DIR, save_checkpoint
 from lightavseg_mobile.errors import CheckpointError, UserError
 from lightavseg_mobile.evaluate import torch_predictor
-from lightavseg_mobile.export.manifest import Manifest, Quantization, TensorSpec
+from lightavseg_mobile.artifact.manifest import Manifest, Quantization, TensorSpec
 from lightavseg_mobile.presets import create_model, get_preset
 from lightavseg_mobile.runtime import Runtime, load_runtime, runtime_predictor
 from lightavseg_mobile.runtime.base import COMMON_INFO_KEYS

@@ -6,7 +6,7 @@ import pytest
 
 from lightavseg_mobile.checkpoint import load_checkpoint, shipped_checkpoint
 from lightavseg_mobile.evaluate import ImageContract, audio_checks, torch_predictor
-from lightavseg_mobile.train.loop import load_split
+from lightavseg_mobile.data.heldout import load_split
 
 
 @pytest.fixture(scope="module")

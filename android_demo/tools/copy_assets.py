@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from lightavseg_mobile.errors import UserError
-from lightavseg_mobile.export.manifest import load_manifest, manifest_path
+from lightavseg_mobile.artifact.manifest import load_manifest, manifest_path
 from lightavseg_mobile.io_atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,21 +8,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..console import Parser
 from ..errors import UserError
 
 DEVICES = ("host",)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises a one-line UserError instead of printing usage and exiting 2 with a usage dump."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {message}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The lavseg-bench argument parser."""
-    ap = _Parser(prog="lavseg-bench",
+    ap = Parser(prog="lavseg-bench",
                  description="Benchmark exported LightAVSeg artifacts against the torch fp32 baseline: interleaved timing, "
                              "cold start, peak RSS, GFLOP/s vs the matmul peak, per-module cost, parity.")
     ap.add_argument("artifacts", nargs="*", type=Path, metavar="ARTIFACT_OR_DIR",
@@ -117,8 +111,3 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, indent=2, sort_keys=True, default=str) if args.json else _human(report))
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from ..cli import _guard
-
-    sys.exit(_guard(main)(sys.argv[1:]))

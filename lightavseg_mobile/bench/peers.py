@@ -32,7 +32,7 @@ def _calibration_inputs(preset, limit: int = 16):
 
     from ..data.avsbench import AVSBenchDataset, detect_subset
     from ..data.preprocess import frames_to_input
-    from ..export.pipeline import DEFAULT_DATA
+    from ..data.heldout import DEFAULT_HELDOUT as DEFAULT_DATA
 
     ds = AVSBenchDataset(DEFAULT_DATA, subset=detect_subset(DEFAULT_DATA), split="val", image_size=preset.image_size)
     out = []
@@ -78,7 +78,7 @@ def export_executorch(checkpoint: str | Path, out_dir: str | Path, precision: st
 
             quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
             # strict export keeps the source metadata the annotators match on (see field notes 3b.1).
-            from ..export.graph import conv_weight_buffers_as_parameters
+            from ..model.graphs import conv_weight_buffers_as_parameters
 
             graph = conv_weight_buffers_as_parameters(torch.export.export(net, args, strict=True).module())
             prepared = prepare_pt2e(graph, quantizer)

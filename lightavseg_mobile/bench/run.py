@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..export.manifest import MANIFEST_SUFFIX, Manifest, load_manifest
+from ..artifact.manifest import MANIFEST_SUFFIX, Manifest, load_manifest
 from . import modules as mod
 from .host import Worker, interleave_workers
 from .machine import git_state, machine_info, matmul_peak
@@ -258,7 +258,7 @@ def _check_inputs_npz(req: BenchRequest, targets: list[Target]) -> None:
         return
     import numpy as np
 
-    from ..runtime import tensors
+    from ..artifact import tensors
 
     if not req.inputs_npz.is_file():
         raise UserError(f"--inputs {req.inputs_npz} does not exist; pass an .npz of float32 arrays named like the model inputs")

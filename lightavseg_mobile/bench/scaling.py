@@ -157,7 +157,7 @@ def interaction_scaling(preset: str = "lightavseg", sizes: tuple[int, ...] = SIZ
 
 @torch.no_grad()
 def _boundaries(net, size: int) -> dict[str, torch.Tensor]:
-    from ..export.graph import module_io
+    from ..model.graphs import module_io
 
     g = torch.Generator().manual_seed(size)
     return module_io(net, torch.randn(1, 3, size, size, generator=g), torch.randn(1, 1, 96, 64, generator=g))

@@ -81,8 +81,8 @@ def ensure_names_maps(exports: Path, checkpoint: Path) -> list[str]:
     import torch
 
     from ..checkpoint import load_checkpoint
-    from ..export import graph
-    from ..export.manifest import load_manifest
+    from ..model import graphs as graph
+    from ..artifact.manifest import load_manifest
     from ..export.onnx_export import node_module_map
 
     notes = []
@@ -256,6 +256,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from ..cli import _guard
+    from ..console import guard as _guard
 
     sys.exit(_guard(main)(sys.argv[1:]))

@@ -36,7 +36,7 @@ def make_inputs(specs, seed: int, given: dict | None = None) -> dict:
     """Float32 inputs matching the manifest's logical shapes: `given` arrays if any, else seeded normal noise."""
     import numpy as np
 
-    from ..runtime import tensors
+    from ..artifact import tensors
 
     if given is not None:
         return tensors.validate_inputs(specs, given)

@@ -6,8 +6,11 @@ numpy only; PIL is imported only when a frame actually needs resizing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from ..audio.params import VGGISH
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,3 +50,18 @@ def frames_to_input(
     chw = np.ascontiguousarray(x.transpose(0, 3, 1, 2)).astype(np.float32)
     out = (chw / np.float32(255.0) - m) / s
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def preprocessing_block(size: int, mean: list[float] | tuple[float, ...], std: list[float] | tuple[float, ...],
+                        audio_input: str) -> dict[str, Any]:
+    """The manifest's `preprocessing`: image contract, which audio tensor the model takes, VGGish constants, output.
+
+    The one writer of this block: the exporter and the Android app's golden manifest both call it.
+    """
+    return {
+        "image": {"size": size, "resize": "bilinear (PIL) to size x size", "scale": "x / 255",
+                  "mean": list(mean), "std": list(std), "layout": "NCHW", "color": "RGB"},
+        "audio_input": audio_input,
+        "audio": VGGISH.to_dict(),
+        "output": {"name": "mask_logits", "mask": "sigmoid(logit) > 0.5", "size": [size, size]},
+    }

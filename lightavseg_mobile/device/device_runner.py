@@ -140,7 +140,7 @@ def synthetic_inputs(manifest: Any, seed: int = 0) -> dict[str, Any]:
     """Deterministic float32 inputs of the artifact's logical shapes (for sub-model timing)."""
     import numpy as np
 
-    from lightavseg_mobile.runtime.tensors import logical_shape
+    from lightavseg_mobile.artifact.tensors import logical_shape
 
     rng = np.random.default_rng(seed)
     return {s.name: rng.standard_normal([max(1, d) for d in logical_shape(s)]).astype(np.float32)
@@ -164,7 +164,7 @@ def _first_feed(bundle: Path, manifest: Any) -> dict[str, Any]:
 def cold_child(bundle: Path, entry: dict[str, Any], plan: dict[str, Any]) -> int:
     """Child mode: load one artifact, run it once, print one JSON line (peak RSS), exit."""
     from lightavseg_mobile.bench.protocol import process_peak_rss_mb
-    from lightavseg_mobile.export.manifest import load_manifest
+    from lightavseg_mobile.artifact.manifest import load_manifest
 
     manifest, _ = load_manifest(bundle / entry["manifest"], verify=False)
     rt, _ = load_with_delegate(bundle / entry["manifest"], manifest.format, plan["delegate"], plan["allow_fallback"],
@@ -202,7 +202,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
     import numpy as np
 
     from lightavseg_mobile.bench.protocol import interleaved_timing, process_peak_rss_mb
-    from lightavseg_mobile.export.manifest import load_manifest
+    from lightavseg_mobile.artifact.manifest import load_manifest
     from lightavseg_mobile.runtime import boundary_call, timed_call
 
     out.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 from lightavseg_mobile.device.adb import DEVICE_TMP, Device
 from lightavseg_mobile.device.errors import DeviceError
-from lightavseg_mobile.export.manifest import Manifest, artifact_sha256, manifest_path
+from lightavseg_mobile.artifact.manifest import Manifest, artifact_sha256, manifest_path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = f"{DEVICE_TMP}/lavseg-cache"
@@ -37,7 +37,7 @@ KEEP_BUNDLES = 3
 # Package modules the runner imports on the device (numpy + runtimes only, never torch); every
 # package-internal module they import at load time is added by `device_modules`.
 ROOT_MODULES = ("runtime/__init__.py", "runtime/onnxruntime_rt.py", "runtime/litert_rt.py", "bench/protocol.py",
-                "export/manifest.py")
+                "artifact/manifest.py")
 _HEAVY = ("torch", "torchao", "litert_torch", "onnx", "librosa", "PIL", "matplotlib")
 # Free space kept on top of the bundle: the runner writes outputs and results too.
 _SPACE_MARGIN = 32 * 1024 * 1024

@@ -30,7 +30,7 @@ from lightavseg_mobile.device.adb import Device
 from lightavseg_mobile.device.errors import DeviceError
 from lightavseg_mobile.device.host import Paths
 from lightavseg_mobile.errors import UserError
-from lightavseg_mobile.export.manifest import artifact_sha256
+from lightavseg_mobile.artifact.manifest import artifact_sha256
 
 SOURCES = ("bundle", "device")
 SITE_PREFIX = "site-"

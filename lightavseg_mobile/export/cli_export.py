@@ -7,23 +7,18 @@ import json
 import sys
 from pathlib import Path
 
+from ..console import Parser
 from ..errors import UserError
-from .pipeline import AUDIO_INPUTS, DEFAULT_DATA, ExportRequest, check_parity, run_export
+from ..data.heldout import AUDIO_INPUTS, DEFAULT_HELDOUT
+from .pipeline import ExportRequest, check_parity, run_export
 from .recipes import available_recipes
 
 _FORMATS = {"onnx": ("onnx",), "tflite": ("tflite",), "all": ("onnx", "tflite")}
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises a one-line UserError instead of printing usage and exiting."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {message}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The lavseg-export argument parser."""
-    ap = _Parser(prog="lavseg-export", description="Export LightAVSeg to ONNX/TFLite (fp32, int8) and gate every artifact on held-out parity.")
+    ap = Parser(prog="lavseg-export", description="Export LightAVSeg to ONNX/TFLite (fp32, int8) and gate every artifact on held-out parity.")
     ap.add_argument("checkpoint", nargs="?", type=Path, help="checkpoint .pt (default: the shipped checkpoint of --preset)")
     ap.add_argument("--preset", help="preset name (default lightavseg); with a checkpoint, the checkpoint must hold this preset")
     ap.add_argument("--format", default="all", help="onnx, tflite or all (default all)")
@@ -31,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--recipe", action="append", default=[], metavar="NAME|PATH",
                     help=f"int8 recipe (repeatable; implies --int8); shipped: {', '.join(available_recipes())}")
     ap.add_argument("--audio-input", default="logmel", help="logmel (a [96,64] patch) or waveform (0.96 s of 16 kHz audio; log-mel in the graph)")
-    ap.add_argument("--calibration", type=Path, default=DEFAULT_DATA, help="AVSBench-layout folder whose 'val' split calibrates int8")
-    ap.add_argument("--heldout", type=Path, default=DEFAULT_DATA, help="AVSBench-layout folder whose 'test' split gates parity")
+    ap.add_argument("--calibration", type=Path, default=DEFAULT_HELDOUT, help="AVSBench-layout folder whose 'val' split calibrates int8")
+    ap.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT, help="AVSBench-layout folder whose 'test' split gates parity")
     ap.add_argument("--heldout-clips", type=int, default=None, metavar="N",
                     help="gate on the first N held-out clips only (default: all); for quick iterations, not for shipping")
     ap.add_argument("--split-modules", action="store_true", help="also export each top-level module as its own artifact")
@@ -80,8 +75,3 @@ def main(argv: list[str] | None = None) -> int:
     check_parity(summary, args.allow_parity_failure)
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from ..cli import export
-
-    sys.exit(export(sys.argv[1:]))

@@ -25,20 +25,19 @@ import numpy as np
 import torch
 
 from ..errors import ParityError, UserError
-from ..parity import ClipBatch, Thresholds, compare, module_sqnr
-from . import graph
+from ..data.heldout import AUDIO_INPUTS, CALIBRATION_SPLIT, DEFAULT_HELDOUT, HELDOUT_SPLIT, ClipBatch, load_clips
+from ..parity import Thresholds, compare, module_sqnr
+from ..parity.reference import torch_reference_predictor
+from ..model import graphs as graph
 from ..hostinfo import cpu_model
-from .manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path, preprocessing_block
+from ..artifact.manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path
+from ..data.preprocess import preprocessing_block
 from .onnx_export import ConverterError, export_onnx_fp32, quantize_onnx
 from .recipes import DEFAULT_RECIPES, Recipe, RecipeError, load_recipe
 from .strip_check import alignment_check, count_params
 from .tflite_export import SIGNATURE, export_tflite_fp32, export_tflite_pt2e, quantize_tflite_aiq, signature_io
 
 FORMATS = ("onnx", "tflite")
-AUDIO_INPUTS = ("logmel", "waveform")
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "assets" / "heldout"
-CALIBRATION_SPLIT = "val"
-HELDOUT_SPLIT = "test"
 EXT = {"onnx": ".onnx", "tflite": ".tflite"}
 _TOOLS = ("torch", "onnx", "onnxruntime", "onnxscript", "onnxsim", "onnxslim", "litert-torch", "ai-edge-litert",
           "ai-edge-quantizer", "torchao", "numpy", "lightavseg-mobile")
@@ -54,8 +53,8 @@ class ExportRequest:
     int8: bool = False
     recipes: tuple[str, ...] = ()  # names or paths; implies int8
     audio_input: str = "logmel"
-    calibration: Path = DEFAULT_DATA
-    heldout: Path = DEFAULT_DATA
+    calibration: Path = DEFAULT_HELDOUT
+    heldout: Path = DEFAULT_HELDOUT
     split_modules: bool = False
     out: Path = Path("exports")
     allow_parity_failure: bool = False
@@ -129,47 +128,6 @@ def _prepare_out(out: Path) -> Path:
     except OSError as exc:
         raise UserError(f"output directory {out} is not writable ({exc.strerror or exc}); pass --out to a folder you can write") from None
     return tmp
-
-
-def load_clips(root: Path, split: str, size: int, mean, std, audio_input: str, limit: int | None) -> list[ClipBatch]:
-    """Clips of one split as model-ready arrays (frames normalised, log-mel or waveform windows) with their masks."""
-    from ..audio import waveform_patches
-    from ..audio.logmel_numpy import read_wav
-    from ..data.avsbench import AVSBenchDataset, detect_subset
-    from ..data.preprocess import frames_to_input
-
-    subset = detect_subset(root)
-    ds = AVSBenchDataset(root, subset=subset, split=split, image_size=size)
-    n = len(ds) if limit is None else min(limit, len(ds))
-    if n == 0:
-        raise UserError(f"{root} has no clips in split {split!r}; the export needs a calibration (val) and a held-out (test) split")
-    clips = []
-    for i in range(n):
-        c = ds[i]
-        if audio_input == "waveform":
-            wav = ds.layout.wav_path(ds.records[i])
-            data, rate = read_wav(wav)
-            audio = waveform_patches(data, rate, c.num_frames)
-        else:
-            audio = c.logmel[:, None].astype(np.float32)
-        clips.append(ClipBatch(c.name, frames_to_input(c.frames, mean, std, size), audio, c.masks, c.mask_valid))
-    return clips
-
-
-def torch_reference_predictor(module: torch.nn.Module) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """The torch fp32 reference, memoised per input array: every artifact is compared with the same run."""
-    module = module.eval()
-    cache: dict[tuple[int, int], np.ndarray] = {}
-
-    def run(frames: np.ndarray, audio: np.ndarray) -> np.ndarray:
-        key = (id(frames), id(audio))
-        if key not in cache:
-            # One batch per clip: several times faster than frame by frame on CPU, same numbers to ~1e-6.
-            with torch.inference_mode():
-                cache[key] = module(torch.from_numpy(frames), torch.from_numpy(audio)).numpy()
-        return cache[key]
-
-    return run
 
 
 def _runtime_predict(path: Path, threads: int):

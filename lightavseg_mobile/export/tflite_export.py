@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .onnx_export import ConverterError, _first_line
-from . import graph
+from ..model import graphs as graph
 from .recipes import Recipe
 
 SIGNATURE = "serving_default"

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..data.heldout import ClipBatch
 from ..metrics import TaskMetrics, mask_agreement_iou, tensor_report
 
 # (frames [B,3,H,W], audio [B,1,96,64] or [B,15600]) -> logits [B,1,H,W]
@@ -35,17 +36,6 @@ class Thresholds:
     def to_dict(self) -> dict:
         """JSON form."""
         return asdict(self)
-
-
-@dataclass
-class ClipBatch:
-    """One held-out clip ready to feed: model inputs plus ground truth."""
-
-    name: str
-    frames: np.ndarray  # [T,3,H,W] float32
-    audio: np.ndarray  # [T,1,96,64] log-mel or [T,15600] waveform
-    masks: np.ndarray  # [T,H,W] uint8
-    valid: np.ndarray  # [T] bool
 
 
 def compare(reference: Predict, artifact: Predict, clips: Sequence[ClipBatch], precision: str,

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..export.manifest import Manifest
+from ..artifact.manifest import Manifest
 
 
 # Keys every Runtime.info() carries, so reports can cite any backend the same way.
@@ -46,7 +46,7 @@ def timed_call(rt: Runtime, feed: dict[str, np.ndarray]) -> tuple[Callable[[], A
     """
     if rt.manifest.module == "model" or not hasattr(rt, "invoke"):
         return (lambda: rt.run(feed)), "end to end"
-    from .tensors import prepare_feed
+    from ..artifact.tensors import prepare_feed
 
     prepared = prepare_feed(rt.manifest.inputs, feed)
     return (lambda: rt.invoke(prepared)), "runtime call on prepared inputs"
@@ -61,7 +61,7 @@ def boundary_call(rt: Runtime, feed: dict[str, np.ndarray]) -> Callable[[], Any]
     """
     if rt.manifest.module != "model" or not hasattr(rt, "invoke"):
         return None
-    from .tensors import collect_outputs, prepare_feed
+    from ..artifact.tensors import collect_outputs, prepare_feed
 
     raw = rt.invoke(prepare_feed(rt.manifest.inputs, feed))
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..export.manifest import Manifest, ManifestError, Quantization
-from . import tensors
+from ..artifact.manifest import Manifest, ManifestError, Quantization
+from ..artifact import tensors
 from .cores import resolve_threads
 
 DELEGATES = ("xnnpack", "none")

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..export.manifest import Manifest, ManifestError
-from . import tensors
+from ..artifact.manifest import Manifest, ManifestError
+from ..artifact import tensors
 from .cores import resolve_threads
 
 # Short names accepted for execution providers; full ORT names are accepted too.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
-from ..export.manifest import Manifest
+from ..artifact.manifest import Manifest
 from .base import Runtime
 
 AUDIO_INPUTS = ("logmel", "waveform")

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..export.manifest import Manifest, TensorSpec
+from ..artifact.manifest import Manifest, TensorSpec
 from ..presets import Preset, get_preset
-from . import tensors
+from ..artifact import tensors
 from .cores import resolve_threads
 
 LOGMEL_SHAPE = [1, 1, 96, 64]

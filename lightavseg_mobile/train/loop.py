@@ -29,15 +29,6 @@ FINAL = "model.pt"
 HISTORY = "history.json"
 
 
-def load_split(data_dir: str | Path, split: str, image_size: int, subset: str | None = None) -> list[Clip]:
-    """All clips of one split of an AVSBench-layout folder (S4 or MS3, detected when not given)."""
-    from ..data.avsbench import AVSBenchDataset, detect_subset
-
-    subset = subset or detect_subset(Path(data_dir))
-    ds = AVSBenchDataset(Path(data_dir), subset=subset, split=split, image_size=image_size)
-    return [ds[i] for i in range(len(ds))]
-
-
 class _Interrupt:
     """Turns SIGINT/SIGTERM into a flag so the loop can checkpoint before leaving."""
 

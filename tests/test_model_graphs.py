@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from lightavseg_mobile.audio import VGGISH, log_mel
-from lightavseg_mobile.export import graph
+from lightavseg_mobile.model import graphs as graph
 from lightavseg_mobile.export.strip_check import count_params
 from lightavseg_mobile.presets import create_model
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model import LightAVSegInference
+from .lightavseg import LightAVSegInference
 
 SPLIT_MODULES = ("visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..export.manifest import MANIFEST_SUFFIX, Manifest, ManifestError, Quantization, TensorSpec, load_manifest, manifest_path
+from .manifest import MANIFEST_SUFFIX, Manifest, ManifestError, Quantization, TensorSpec, load_manifest, manifest_path
 
 # Integer ranges of the quantized dtypes a manifest may declare.
 QUANT_RANGES: dict[str, tuple[int, int]] = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..hashing import file_sha256
+from .hashing import file_sha256
 
 SCHEMA = "lightavseg-manifest"
 SCHEMA_VERSION = 1
@@ -152,20 +152,3 @@ def load_manifest(path: str | os.PathLike[str], verify: bool = True) -> tuple[Ma
             raise ManifestError(f"artifact {artifact} does not match its manifest (sha256 {digest[:12]}… != {man.artifact_sha256[:12]}…): "
                                 "it was modified or replaced; re-export it")
     return man, artifact
-
-
-def preprocessing_block(size: int, mean: list[float] | tuple[float, ...], std: list[float] | tuple[float, ...],
-                        audio_input: str) -> dict[str, Any]:
-    """The manifest's `preprocessing`: image contract, which audio tensor the model takes, VGGish constants, output.
-
-    The one writer of this block: the exporter and the Android app's golden manifest both call it.
-    """
-    from ..audio.params import VGGISH  # imported here: device code loads this module without the audio package
-
-    return {
-        "image": {"size": size, "resize": "bilinear (PIL) to size x size", "scale": "x / 255",
-                  "mean": list(mean), "std": list(std), "layout": "NCHW", "color": "RGB"},
-        "audio_input": audio_input,
-        "audio": VGGISH.to_dict(),
-        "output": {"name": "mask_logits", "mask": "sigmoid(logit) > 0.5", "size": [size, size]},
-    }
