@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import pickle
+import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,33 +202,238 @@ def load_mask(path: Path, subset: str, image_size: int | None) -> np.ndarray:
     return mask
 
 
-class _TensorUnpickler(pickle.Unpickler):
-    """Unpickler limited to what a pickled torch tensor or numpy array needs."""
+# Log-mel pickles come from downloads, so reading one must never run code. pickle.Unpickler only lets us
+# filter globals; the pure-Python pickle VM (pickle._Unpickler) also lets us refuse the opcodes that call or
+# mutate things a tensor pickle never needs (NEWOBJ, INST/OBJ, BUILD on anything but numpy objects, item
+# assignment on non-containers, persistent ids, the copyreg extension registry). The files are small
+# (about 120 kB), so the slower VM costs nothing measurable.
+_MAX_PKL_BYTES = 64 << 20  # a [5,1,96,64] float32 tensor is 123 kB; anything near this limit is not a log-mel
+_NUMERIC_KINDS = "biufc"
+_TORCH_DTYPES = ("float32", "float16", "float64", "bfloat16")
 
-    _ALLOWED_PREFIXES = ("torch", "numpy")
-    _ALLOWED = {("collections", "OrderedDict")}
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201 (pickle API)
-        if module.split(".")[0] in self._ALLOWED_PREFIXES or (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a log-mel pickle")
+def _refuse(what: str) -> pickle.UnpicklingError:
+    return pickle.UnpicklingError(f"{what} is not allowed in a log-mel pickle")
+
+
+def _check_np_dtype(d: object) -> np.dtype:
+    # Object, structured and sub-array dtypes would let a pickle place arbitrary objects inside an array.
+    if not isinstance(d, np.dtype) or d.kind not in _NUMERIC_KINDS or d.hasobject or d.fields is not None \
+            or d.subdtype is not None:
+        raise _refuse(f"numpy dtype {d!r}")
+    return d
+
+
+def _np_dtype(obj: object, align: object = False, copy: object = False) -> np.dtype:
+    # numpy pickles a dtype as dtype("f4", False, True) followed by BUILD with its byte order.
+    if not isinstance(obj, str) or not isinstance(align, bool) or not isinstance(copy, bool):
+        raise _refuse(f"numpy dtype arguments {obj!r}")
+    return _check_np_dtype(np.dtype(obj, align=align, copy=copy))
+
+
+def _np_reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
+    # numpy pickles every ndarray as _reconstruct(ndarray, (0,), b"b") followed by BUILD with the real state.
+    if subtype is not np.ndarray or shape != (0,) or not isinstance(dtype, (bytes, str)):
+        raise _refuse(f"numpy _reconstruct{(subtype, shape, dtype)!r}")
+    return np.ndarray((0,), dtype=np.uint8)
+
+
+def _np_frombuffer(buf: object, dtype: object, shape: object, order: object, axis_order: object = None) -> np.ndarray:
+    # Protocol-5 form of an array: raw bytes, dtype, shape, memory order (and, for order "K", the axis permutation).
+    if not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer)) or order not in ("C", "F", "K") \
+            or not _int_tuple(shape) or not (axis_order is None or _int_tuple(axis_order)):
+        raise _refuse("numpy _frombuffer arguments")
+    array = np.frombuffer(buf, dtype=_check_np_dtype(dtype))
+    if order == "K" and axis_order is not None:
+        return array.reshape(shape, order="C").transpose(axis_order)
+    return array.reshape(shape, order="F" if order == "F" else "C")
+
+
+def _int_tuple(value: object) -> bool:
+    return isinstance(value, tuple) and all(type(n) is int for n in value)
+
+
+def _codecs_encode(obj: object, encoding: object = "utf-8") -> bytes:
+    # Protocols 0-2 store bytes as a latin-1 string decoded by _codecs.encode(text, "latin1"); no other codec.
+    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1"):
+        raise _refuse(f"_codecs.encode with encoding {encoding!r}")
+    return obj.encode("latin1")
+
+
+def _torch_storage_from_bytes(b: object) -> object:
+    """Stand-in for torch.storage._load_from_bytes, which calls torch.load(weights_only=False) on the bytes."""
+    import torch
+
+    if not isinstance(b, bytes):
+        raise _refuse("torch.storage._load_from_bytes on a non-bytes argument")
+    # weights_only=True runs torch's own restricted unpickler on the nested storage pickle.
+    storage = torch.load(io.BytesIO(b), map_location="cpu", weights_only=True)
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise _refuse(f"a nested {type(storage).__name__} in place of a tensor storage")
+    return storage
+
+
+def _torch_rebuild_tensor_v2(storage: object, storage_offset: object, size: object, stride: object,
+                             requires_grad: object, backward_hooks: object, metadata: object = None) -> object:
+    """Stand-in for torch._utils._rebuild_tensor_v2 that takes only a CPU storage, int geometry and no hooks."""
+    import torch
+    from torch._utils import _rebuild_tensor_v2
+
+    ints = (isinstance(size, tuple) and isinstance(stride, tuple)
+            and all(type(n) is int for n in (storage_offset, *size, *stride)))
+    if not isinstance(storage, torch.storage.TypedStorage) or not ints \
+            or not isinstance(requires_grad, bool) or backward_hooks or metadata:
+        raise _refuse("torch._utils._rebuild_tensor_v2 with these arguments")
+    return _rebuild_tensor_v2(storage, storage_offset, size, stride, False, OrderedDict())
+
+
+def _torch_rebuild_from_numpy(data: object, dtype: object, device: object, requires_grad: object) -> object:
+    """Stand-in for torch._utils._rebuild_device_tensor_from_numpy that only builds CPU tensors."""
+    import torch
+
+    if not isinstance(data, np.ndarray) or not isinstance(dtype, torch.dtype) or device != "cpu" \
+            or not isinstance(requires_grad, bool):
+        raise _refuse("torch._utils._rebuild_device_tensor_from_numpy with these arguments")
+    _check_np_dtype(data.dtype)
+    return torch.from_numpy(data).to(dtype=dtype, device="cpu")
+
+
+def _torch_dtype(name: str) -> object:
+    import torch
+
+    return getattr(torch, name)
+
+
+# Exactly the globals the pickles of a CPU float tensor or a numpy array refer to: torch's pickle.dumps(tensor)
+# (_rebuild_tensor_v2 + _load_from_bytes + OrderedDict), the rebuild-from-numpy form of the shipped held-out
+# clips, and numpy arrays under protocols 0-5 (numpy 1.x spells numpy._core as numpy.core).
+_CALLABLES: dict[tuple[str, str], object] = {
+    ("torch._utils", "_rebuild_tensor_v2"): _torch_rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_device_tensor_from_numpy"): _torch_rebuild_from_numpy,
+    ("torch.storage", "_load_from_bytes"): _torch_storage_from_bytes,
+    ("collections", "OrderedDict"): OrderedDict,
+    ("numpy", "dtype"): _np_dtype,
+    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy._core.numeric", "_frombuffer"): _np_frombuffer,
+    ("numpy.core.numeric", "_frombuffer"): _np_frombuffer,
+    ("_codecs", "encode"): _codecs_encode,
+}
+# Globals that are only ever arguments, never called.
+_VALUES: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray}
+
+
+class _TensorUnpickler(pickle._Unpickler):  # type: ignore[name-defined]  # the pure-Python VM, see above
+    """Unpickler limited to what a pickled CPU float tensor or numpy array needs; anything else raises."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+
+    def find_class(self, module: str, name: str) -> object:
+        """The allowed object for (module, name); every other global is refused."""
+        key = (module, name)
+        if key in _CALLABLES:
+            return _CALLABLES[key]
+        if key in _VALUES:
+            return _VALUES[key]
+        if module == "torch" and name in _TORCH_DTYPES:
+            return _torch_dtype(name)
+        raise _refuse(f"global {module}.{name}")
+
+    def persistent_load(self, pid: object) -> object:
+        """Persistent ids belong to torch.save archives, never to a plain pickle."""
+        raise _refuse("a persistent id")
+
+    def _load_reduce(self) -> None:
+        args = self.stack.pop()
+        func = self.stack[-1]
+        if not any(func is f for f in _CALLABLES.values()) or not isinstance(args, tuple):
+            raise _refuse(f"calling {func!r}")
+        self.stack[-1] = func(*args)
+
+    def _load_build(self) -> None:
+        # BUILD is how numpy restores an array's or a dtype's state; on anything else (a function, a class)
+        # it would set attributes, e.g. rewrite a torch function's __defaults__ for the rest of the process.
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if type(inst) is np.ndarray:
+            inst.__setstate__(state)
+            _check_np_dtype(inst.dtype)
+        elif type(inst) is np.dtype or isinstance(inst, np.dtype):
+            inst.__setstate__(state)
+            _check_np_dtype(inst)
+        else:
+            raise _refuse(f"restoring the state of a {type(inst).__name__}")
+
+    def _load_append(self) -> None:
+        value = self.stack.pop()
+        _container(self.stack[-1], list).append(value)
+
+    def _load_appends(self) -> None:
+        items = self.pop_mark()
+        _container(self.stack[-1], list).extend(items)
+
+    def _load_setitem(self) -> None:
+        value = self.stack.pop()
+        key = self.stack.pop()
+        _container(self.stack[-1], dict)[key] = value
+
+    def _load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = _container(self.stack[-1], dict)
+        for i in range(0, len(items), 2):
+            target[items[i]] = items[i + 1]
+
+    def _load_additems(self) -> None:
+        items = self.pop_mark()
+        _container(self.stack[-1], set).update(items)
+
+    def _load_forbidden(self) -> None:
+        raise _refuse("this pickle opcode (object construction, persistent id or extension code)")
+
+    dispatch[pickle.REDUCE[0]] = _load_reduce
+    dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.APPEND[0]] = _load_append
+    dispatch[pickle.APPENDS[0]] = _load_appends
+    dispatch[pickle.SETITEM[0]] = _load_setitem
+    dispatch[pickle.SETITEMS[0]] = _load_setitems
+    dispatch[pickle.ADDITEMS[0]] = _load_additems
+    for _op in (pickle.NEWOBJ, pickle.NEWOBJ_EX, pickle.INST, pickle.OBJ, pickle.PERSID, pickle.BINPERSID,
+                pickle.EXT1, pickle.EXT2, pickle.EXT4):
+        dispatch[_op[0]] = _load_forbidden
+    del _op
+
+
+def _container(obj: object, kind: type) -> object:
+    # Item opcodes call obj.append / obj[key] = v; only plain containers (OrderedDict is a dict) may receive them.
+    if not isinstance(obj, kind) or type(obj) not in (kind, OrderedDict):
+        raise _refuse(f"adding items to a {type(obj).__name__}")
+    return obj
 
 
 def read_logmel_pkl(path: str | Path) -> np.ndarray:
     """Read an AVSBench log-mel pickle (a torch tensor [5,1,96,64]) as float32 [5,96,64]."""
     path = Path(path)
     # The release pickles torch tensors, so torch must be importable to read them (host only).
-    import torch  # noqa: F401  (registers the classes the pickle refers to)
+    import torch
 
     try:
         with open(path, "rb") as f:
-            obj = _TensorUnpickler(f).load()
+            data = f.read(_MAX_PKL_BYTES + 1)
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-    except Exception as e:  # a corrupt pickle can raise almost anything
-        raise DataError(f"{path} is not a readable log-mel pickle ({type(e).__name__}: {e})") from None
-    if hasattr(obj, "detach"):
-        obj = obj.detach().cpu().numpy()
+    if len(data) > _MAX_PKL_BYTES:
+        raise DataError(f"{path} is larger than {_MAX_PKL_BYTES >> 20} MiB: not a log-mel pickle")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns that TypedStorage is deprecated while rebuilding
+            obj = _TensorUnpickler(io.BytesIO(data)).load()
+        if not isinstance(obj, (torch.Tensor, np.ndarray)):
+            raise _refuse(f"a {type(obj).__name__} (a tensor or an array was expected)")
+    except Exception as e:  # a corrupt or hostile pickle can raise almost anything
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise DataError(f"{path} is not a readable log-mel pickle ({type(e).__name__}: {first})") from None
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach().cpu().float().numpy()
     arr = np.asarray(obj, dtype=np.float32)
     if arr.ndim == 4 and arr.shape[1] == 1:
         arr = arr[:, 0]
