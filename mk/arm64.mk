@@ -1,6 +1,7 @@
 # Emulated arm64 device reachable over adb (qemu-user + adbd; needs root).
-# Included from the top Makefile, which defines PY (the venv's python).
-ARM64_EMU := $(PY) -m lightavseg_mobile.device.emulator
+# Included from the top Makefile, which defines PY (the venv's python). The tooling lives in
+# tools/arm64_device (not installed with the package); make runs it from the repository root.
+ARM64_EMU := $(PY) -m tools.arm64_device.emulator
 
 .PHONY: arm64-deps arm64-build arm64-device arm64-device-stop arm64-device-status
 

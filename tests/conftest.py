@@ -1,4 +1,4 @@
-"""Shared fixtures: keep torch on few threads so the suite behaves on a 2-core CI machine."""
+"""Shared fixtures and helpers: make, the emulated arm64 device, a tiny checkpoint; torch kept on few threads."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tools.arm64_device.emulator import DEFAULT_PORT
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -32,35 +35,56 @@ def heldout_dir() -> Path:
 
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+EMULATED_SERIAL = f"127.0.0.1:{DEFAULT_PORT}"
+
+
+def run_make(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`make -s ARGS` in the repository; with check, fails the test with the output's tail on error."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run(["make", "-s", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env,
+                       stdin=subprocess.DEVNULL)
+    if check:
+        assert r.returncode == 0, f"make {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r
 
 
 def run_emulator(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """`python -m lightavseg_mobile.device.emulator ARGS` from the repository."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "lightavseg_mobile.device.emulator", *args], cwd=REPO, env=env,
+    """`python -m tools.arm64_device.emulator ARGS` from the repository root, as `make arm64-device` runs it."""
+    return subprocess.run([sys.executable, "-m", "tools.arm64_device.emulator", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def emulator_must(result: subprocess.CompletedProcess[str], step: str) -> str:
+    """Return the emulator CLI's stdout; fail the test run (never skip) with its one-line error otherwise."""
+    if result.returncode != 0:
+        pytest.fail(f"emulated device {step} failed (exit {result.returncode}): "
+                    f"{result.stderr.strip() or result.stdout.strip()}", pytrace=False)
+    return result.stdout
+
+
 @contextlib.contextmanager
-def emulated_device_up() -> Iterator[None]:
+def emulated_device_up(timings: dict[str, float] | None = None) -> Iterator[None]:
     """Bring the emulated arm64 device up through its CLI; stop it afterwards unless it was already running.
 
     In CI a device that cannot come up fails the tests; elsewhere the only accepted skip is not being root.
+    `timings` receives the seconds of each step (deps_s, build_s, start_s).
     """
     if os.geteuid() != 0:
         if IN_CI:
             pytest.fail("CI=true but not root: the emulated device needs root", pytrace=False)
         pytest.skip("the emulated device needs root (apt, binfmt, namespaces, chroot)")
-    was_running = json.loads(run_emulator("status", "--json", timeout=30).stdout or "{}").get("running", False)
+    status = emulator_must(run_emulator("status", "--json", timeout=30), "status")
+    was_running = json.loads(status or "{}").get("running", False)
     for step, timeout in (("deps", 900), ("build", 900), ("start", 120)):
-        res = run_emulator(step, timeout=timeout)
-        if res.returncode != 0:
-            pytest.fail(f"emulated device {step} failed: {res.stderr.strip() or res.stdout.strip()}", pytrace=False)
+        t0 = time.monotonic()
+        emulator_must(run_emulator(step, timeout=timeout), step)
+        if timings is not None:
+            timings[f"{step}_s"] = time.monotonic() - t0
     try:
         yield
     finally:
         if not was_running:
-            run_emulator("stop", timeout=60)
+            emulator_must(run_emulator("stop", timeout=60), "stop")
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from lightavseg_mobile.device import emulator, facts, recipe, wire
+from lightavseg_mobile.device import facts, wire
 from lightavseg_mobile.device.adb import (
     Device, DeviceInfo, ShellResult, choose_serial, quote_command,
 )
 from lightavseg_mobile.device.errors import DeviceError, DeviceTimeoutError, EmulatorError
 from lightavseg_mobile.errors import UserError
+from tools.arm64_device import emulator, recipe
 
 EVIL = ["; rm -rf {c}", "$(rm -rf {c})", "`rm -rf {c}`", "a' ; rm -rf {c}; '", "x\n rm -rf {c}",
         "&& rm -rf {c}", "| rm -rf {c}", "*", "~", "$HOME", "-rf"]
@@ -424,7 +425,7 @@ def test_cli_without_root_is_one_line_error(command: str, monkeypatch, capsys) -
 
 
 def test_failing_host_command_is_one_line_error() -> None:
-    from lightavseg_mobile.device.host import run
+    from tools.arm64_device.host import run
 
     with pytest.raises(EmulatorError) as err:
         run(["sh", "-c", "echo noise; echo boom >&2; exit 3"], what="step x", fix="do y")
@@ -434,7 +435,7 @@ def test_failing_host_command_is_one_line_error() -> None:
 
 
 def test_cache_paths_follow_xdg_cache_home(monkeypatch, tmp_path) -> None:
-    from lightavseg_mobile.device.host import Paths
+    from tools.arm64_device.host import Paths
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     paths = Paths.default()
@@ -445,7 +446,7 @@ def test_cache_paths_follow_xdg_cache_home(monkeypatch, tmp_path) -> None:
 
 
 def test_error_line_prefers_apt_errors() -> None:
-    from lightavseg_mobile.device.host import last_line
+    from tools.arm64_device.host import last_line
 
     assert last_line("I: start\nE: Failed to fetch X\nE: mmdebstrap failed\n") == "E: Failed to fetch X"
     assert last_line(b"one\n two \n\n") == "two"

@@ -30,18 +30,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import emulated_device_up
+from conftest import EMULATED_SERIAL as SERIAL, emulated_device_up
 
 from lightavseg_mobile.bench import cli_bench
 from lightavseg_mobile.console import guard as _guard
 from lightavseg_mobile.device import adb
 from lightavseg_mobile.device import app_runner as app
 from lightavseg_mobile.device import bench_device as bd
-from lightavseg_mobile.device.emulator import DEFAULT_PORT
 from lightavseg_mobile.device.errors import DeviceError
 
 REPO = Path(__file__).resolve().parents[1]
-SERIAL = f"127.0.0.1:{DEFAULT_PORT}"
 WRITER = Path(__file__).parent / "fixtures" / "android_app" / "AppBenchWriter.java"
 JSON_JAR = Path("/usr/share/java/com.android.json.jar")
 CLIPS = 2

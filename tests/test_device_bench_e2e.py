@@ -17,13 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import emulated_device_up
+from conftest import EMULATED_SERIAL as SERIAL, emulated_device_up
 
 from lightavseg_mobile.device import bench_device as bd
-from lightavseg_mobile.device.emulator import DEFAULT_PORT
 
 REPO = Path(__file__).resolve().parents[1]
-SERIAL = f"127.0.0.1:{DEFAULT_PORT}"
 pytestmark = pytest.mark.slow  # the export with split sub-models dominates (minutes on a loaded 2-core host)
 MODULES = {"visual", "audio", "reciprocal_encoder", "fusion_decoder", "seg_head"}
 

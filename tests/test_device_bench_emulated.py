@@ -20,18 +20,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import emulated_device_up
+from conftest import EMULATED_SERIAL as SERIAL, emulated_device_up
 
 from lightavseg_mobile.device import adb
 from lightavseg_mobile.device import bench_device as bd
 from lightavseg_mobile.device import runner_bundle as rb
-from lightavseg_mobile.device.emulator import DEFAULT_PORT, DeviceState
 from lightavseg_mobile.device.errors import DeviceError, DeviceTimeoutError
-from lightavseg_mobile.device.host import Paths
 from lightavseg_mobile.errors import UserError
+from tools.arm64_device.emulator import DEFAULT_PORT, DeviceState
+from tools.arm64_device.host import Paths
 
 REPO = Path(__file__).resolve().parents[1]
-SERIAL = f"127.0.0.1:{DEFAULT_PORT}"
 FIX = Path(__file__).parent / "fixtures" / "benchmark_model"
 
 

@@ -1,5 +1,7 @@
 """End to end: bring the emulated arm64 device up and drive it through lightavseg_mobile.device.adb.
 
+The device is tooling outside the package (tools/arm64_device).
+
 The fixture runs the real CLI (deps, build, start). In CI a device that cannot be brought up is a
 failure, never a skip; elsewhere the only accepted skip is not being root.
 """
@@ -10,39 +12,21 @@ import hashlib
 import json
 import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import EMULATED_SERIAL as SERIAL
+from conftest import emulated_device_up, run_emulator
+from conftest import emulator_must as must
 
 from lightavseg_mobile.device import adb
-from lightavseg_mobile.device.emulator import DEFAULT_PORT, NETNS
 from lightavseg_mobile.device.errors import DeviceError, DeviceTimeoutError
-from lightavseg_mobile.device.host import Paths
+from tools.arm64_device.emulator import DEFAULT_PORT, NETNS
+from tools.arm64_device.host import Paths
 
-REPO = Path(__file__).resolve().parents[1]
-SERIAL = f"127.0.0.1:{DEFAULT_PORT}"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TIMINGS: dict[str, float] = {}
-
-
-def emulator_cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run `python -m lightavseg_mobile.device.emulator ARGS` as a user would."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "lightavseg_mobile.device.emulator", *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
-def must(result: subprocess.CompletedProcess[str], step: str) -> str:
-    """Fail the test run (never skip) with the CLI's own one-line error."""
-    if result.returncode != 0:
-        pytest.fail(f"emulated device {step} failed (exit {result.returncode}): "
-                    f"{result.stderr.strip() or result.stdout.strip()}", pytrace=False)
-    return result.stdout
 
 
 def device_processes(paths: Paths) -> list[str]:
@@ -69,24 +53,10 @@ def device_processes(paths: Paths) -> list[str]:
 
 @pytest.fixture(scope="module")
 def device() -> Iterator[adb.Device]:
-    """deps + build + start through the CLI; stopped again at the end."""
-    if os.geteuid() != 0:
-        reason = "the emulated device needs root (apt, binfmt, namespaces, chroot)"
-        if IN_CI:
-            pytest.fail(f"CI=true but not root: {reason}", pytrace=False)
-        pytest.skip(reason)
-    t0 = time.monotonic()
-    must(emulator_cli("deps", timeout=900), "deps")
-    TIMINGS["deps_s"] = time.monotonic() - t0
-    t0 = time.monotonic()
-    must(emulator_cli("build", timeout=900), "build")
-    TIMINGS["build_s"] = time.monotonic() - t0
-    t0 = time.monotonic()
-    must(emulator_cli("start", timeout=120), "start")
-    TIMINGS["start_s"] = time.monotonic() - t0
-    os.environ.pop("ANDROID_SERIAL", None)
-    yield adb.select_device(SERIAL)
-    must(emulator_cli("stop", timeout=60), "stop")
+    """deps + build + start through the CLI (timed); stopped again at the end unless it was already running."""
+    with emulated_device_up(TIMINGS):
+        os.environ.pop("ANDROID_SERIAL", None)
+        yield adb.select_device(SERIAL)
     print("\nemulated device timings: " + ", ".join(f"{k} {v:.2f}" for k, v in TIMINGS.items()))
 
 
@@ -188,24 +158,24 @@ def test_timeout_is_typed_and_kills_the_command(device: adb.Device) -> None:
 
 def test_stop_cleans_up_and_cached_start_is_fast(device: adb.Device) -> None:
     paths = Paths.default()
-    must(emulator_cli("stop", timeout=60), "stop")
-    status = json.loads(must(emulator_cli("status", "--json", timeout=30), "status"))
+    must(run_emulator("stop", timeout=60), "stop")
+    status = json.loads(must(run_emulator("status", "--json", timeout=30), "status"))
     assert status["running"] is False and status["serial"] is None
     assert status["root_up_to_date"] is True
     assert device_processes(paths) == []
     assert not Path("/run/netns", NETNS).exists()
     if adb.server_running():  # stop ends the adb server too when its start launched it
         assert SERIAL not in [d.serial for d in adb.list_devices()]
-    again = must(emulator_cli("stop", timeout=60), "second stop")
+    again = must(run_emulator("stop", timeout=60), "second stop")
     assert "not running" in again
-    assert "up to date" in must(emulator_cli("build", timeout=120), "cached build")
+    assert "up to date" in must(run_emulator("build", timeout=120), "cached build")
 
     t0 = time.monotonic()
-    out = must(emulator_cli("start", timeout=120), "restart")
+    out = must(run_emulator("start", timeout=120), "restart")
     TIMINGS["cached_start_s"] = time.monotonic() - t0
     assert "started" in out
     assert TIMINGS["cached_start_s"] < 15.0  # target 5 s; generous for a loaded 2-core CI box
-    assert "already running" in must(emulator_cli("start", timeout=60), "idempotent start")
-    status = json.loads(must(emulator_cli("status", "--json", timeout=30), "status"))
+    assert "already running" in must(run_emulator("start", timeout=60), "idempotent start")
+    status = json.loads(must(run_emulator("status", "--json", timeout=30), "status"))
     assert status["running"] is True and status["serial"] == SERIAL
     assert adb.select_device(SERIAL).shell(["echo", "ok"], timeout=30).stdout == "ok\n"

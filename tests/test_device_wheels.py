@@ -13,18 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import EMULATED_SERIAL as SERIAL
 from conftest import IN_CI, emulated_device_up
-from test_device_bench_emulated import SERIAL, _make_model, _opts
+from test_device_bench_emulated import _make_model, _opts
 
 from lightavseg_mobile.device import adb
 from lightavseg_mobile.device import bench_device as bd
-from lightavseg_mobile.device import recipe as rc
 from lightavseg_mobile.device import runner_bundle as rb
+from lightavseg_mobile.device import wheel_set as ws
 from lightavseg_mobile.device import wheels as wh
 from lightavseg_mobile.device.errors import DeviceError
 from lightavseg_mobile.errors import UserError
+from tools.arm64_device import recipe as rc
 
-PINS = dict(pin.split("==") for pin in rc.DEVICE_WHEELS)
+PINS = dict(pin.split("==") for pin in ws.DEVICE_WHEELS)
 
 
 def _fake_wheel(folder: Path, name: str, body: str = "x = 1\n") -> Path:
@@ -62,22 +64,25 @@ def test_pip_command_targets_the_device_python_and_is_shared_with_the_root_build
     args = cmd[at + 1:]
     assert args[:3] == ["-q", "--no-deps", "--only-binary=:all:"]
     assert args[args.index("--implementation") + 1] == "cp" and args[args.index("--python-version") + 1] == "3.12"
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--platform"] == list(rc.WHEEL_PLATFORMS)
-    assert args[args.index("-d") + 1] == str(tmp_path / "d") and args[-len(rc.DEVICE_WHEELS):] == list(rc.DEVICE_WHEELS)
-    assert rc.pip_target_args("3.12") == args[2:args.index("-d")]  # one definition, also used by rootfs.py
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--platform"] == list(ws.WHEEL_PLATFORMS)
+    assert args[args.index("-d") + 1] == str(tmp_path / "d") and args[-len(ws.DEVICE_WHEELS):] == list(ws.DEVICE_WHEELS)
+    assert ws.pip_target_args("3.12") == args[2:args.index("-d")]  # one definition, also used by rootfs.py
+    # The emulated root (tools/arm64_device) installs the package's wheel set itself, not a copy of it.
+    assert rc.pip_target_args is ws.pip_target_args
+    assert rc.Recipe().wheels is ws.DEVICE_WHEELS and rc.Recipe().platforms is ws.WHEEL_PLATFORMS
     assert wh.host_cache("3.12", tmp_path) == tmp_path / "device-wheels" / "cp312-aarch64"
 
 
 def test_cached_wheels_need_no_pip_and_missing_ones_name_the_command(tmp_path: Path, monkeypatch) -> None:
     dest = wh.host_cache("3.13", tmp_path)
-    for pin in rc.DEVICE_WHEELS:
+    for pin in ws.DEVICE_WHEELS:
         name, version = pin.split("==")
         dist = name.replace(".", "_").replace("-", "_")
         _fake_wheel(dest, f"{dist}-{version}-cp313-cp313-manylinux_2_28_aarch64.whl")
     _fake_wheel(dest, "numpy-2.0.0-cp313-cp313-manylinux_2_28_aarch64.whl")  # an older pin: ignored
     monkeypatch.setattr(wh.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run when the cache is full"))
     house = wh.fetch("3.13", tmp_path)
-    assert len(house.files) == len(rc.DEVICE_WHEELS) and not any("2.0.0" in f.rel for f in house.files)
+    assert len(house.files) == len(ws.DEVICE_WHEELS) and not any("2.0.0" in f.rel for f in house.files)
 
     offline = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version that satisfies the requirement "
                                           "numpy==2.4.6 (network is unreachable)\n")

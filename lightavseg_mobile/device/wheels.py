@@ -1,7 +1,7 @@
 """numpy and the runtimes for the device runner: aarch64 wheels from the host, cached on the device by content hash.
 
 A board or phone with adbd and python3 usually has no numpy, ONNX Runtime or LiteRT. The host
-downloads the pinned wheels (recipe.DEVICE_WHEELS) for the device's CPython version and aarch64
+downloads the pinned wheels (wheel_set.DEVICE_WHEELS) for the device's CPython version and aarch64
 into ~/.cache/lightavseg/device-wheels/cpXY-aarch64/ (no network needed once filled) and the
 device keeps them unpacked in /data/local/tmp/lavseg-cache/site-<digest>/. As for bundles
 (runner_bundle.py), the wheels go into a private incoming dir, are checked with sha256sum,
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightavseg_mobile.device import recipe as rc
 from lightavseg_mobile.device import runner_bundle as rb
+from lightavseg_mobile.device import wheel_set as ws
 from lightavseg_mobile.device.adb import Device
+from lightavseg_mobile.device.cache import cache_root
 from lightavseg_mobile.device.errors import DeviceError
-from lightavseg_mobile.device.host import Paths
 from lightavseg_mobile.errors import UserError
 from lightavseg_mobile.artifact.manifest import artifact_sha256
 
@@ -105,21 +105,21 @@ def probe_python(device: Device) -> DevicePython:
 
 def host_cache(python: str, cache: Path | None = None) -> Path:
     """The host's wheel cache for CPython `python` on aarch64: ~/.cache/lightavseg/device-wheels/cpXY-aarch64."""
-    return (cache or Paths.default().cache) / "device-wheels" / f"cp{python.replace('.', '')}-aarch64"
+    return (cache or cache_root()) / "device-wheels" / f"cp{python.replace('.', '')}-aarch64"
 
 
-def download_command(python: str, dest: Path, pins: Sequence[str] = rc.DEVICE_WHEELS) -> list[str]:
+def download_command(python: str, dest: Path, pins: Sequence[str] = ws.DEVICE_WHEELS) -> list[str]:
     """The `pip download` of the pinned wheels for CPython `python` on aarch64 into `dest`."""
     # --no-deps: the pin list is complete (the emulated root installs exactly it), so the set is reproducible.
     return [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "-q", "--no-deps",
-            *rc.pip_target_args(python), "-d", str(dest), *pins]
+            *ws.pip_target_args(python), "-d", str(dest), *pins]
 
 
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def pinned_files(folder: Path, pins: Sequence[str] = rc.DEVICE_WHEELS) -> dict[str, Path | None]:
+def pinned_files(folder: Path, pins: Sequence[str] = ws.DEVICE_WHEELS) -> dict[str, Path | None]:
     """The wheel in `folder` for each `name==version` pin (None when missing)."""
     wheels = sorted(folder.glob("*.whl")) if folder.is_dir() else []
     found: dict[str, Path | None] = {}
@@ -155,7 +155,7 @@ def wheelhouse(python: str, wheels: Sequence[Path]) -> Wheelhouse:
     return Wheelhouse(python, tuple(files), rb.bundle_digest(files), unpacked)
 
 
-def fetch(python: str, cache: Path | None = None, pins: Sequence[str] = rc.DEVICE_WHEELS,
+def fetch(python: str, cache: Path | None = None, pins: Sequence[str] = ws.DEVICE_WHEELS,
           timeout: float = 900.0) -> Wheelhouse:
     """The pinned wheels for CPython `python` on aarch64 from the host cache, downloaded with pip when missing."""
     dest = host_cache(python, cache)

@@ -1,6 +1,8 @@
 """Run an emulated arm64 "phone": an isolated adbd in a qemu-user chroot, reachable over adb.
 
-    python -m lightavseg_mobile.device.emulator {deps,build,start,stop,status [--json]}
+    python -m tools.arm64_device.emulator {deps,build,start,stop,status [--json]}   (from the repository root)
+    python tools/arm64_device/emulator.py ...                                        (from anywhere)
+    make arm64-device / make arm64-device-stop
 
 The device is a Debian trixie arm64 root (see rootfs.py) whose adbd runs in its own network, pid
 and mount namespaces; socat bridges 127.0.0.1:15555 on the host into the namespace's port 5555.
@@ -20,14 +22,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lightavseg_mobile.device import recipe as rc
-from lightavseg_mobile.device import rootfs
-from lightavseg_mobile.device.errors import DeviceError, EmulatorError
-from lightavseg_mobile.device.host import (
+if not __package__:  # run as a script (python tools/arm64_device/emulator.py): import from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from lightavseg_mobile.device.errors import DeviceError, EmulatorError  # noqa: E402
+from lightavseg_mobile.errors import UserError  # noqa: E402
+from lightavseg_mobile.io_atomic import write_text_atomic  # noqa: E402
+from tools.arm64_device import recipe as rc  # noqa: E402
+from tools.arm64_device import rootfs  # noqa: E402
+from tools.arm64_device.host import (  # noqa: E402
     Paths, ensure_binfmt, ensure_deps, last_line, locked, require_commands, require_root, run,
 )
-from lightavseg_mobile.errors import UserError
-from lightavseg_mobile.io_atomic import write_text_atomic
 
 NETNS = "lavseg-phone"
 DEFAULT_PORT = 15555
@@ -292,11 +297,11 @@ def start(paths: Paths, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT
         stamp = rootfs.read_stamp(paths)
         if stamp is None:
             raise EmulatorError(f"no arm64 root at {paths.root}: run "
-                                "`python -m lightavseg_mobile.device.emulator build` first")
+                                "`python -m tools.arm64_device.emulator build` first")
         if stamp.get("recipe_hash") != recipe.hash():
             raise EmulatorError(f"the arm64 root at {paths.root} was built from another recipe "
                                 f"({stamp.get('recipe_hash')} != {recipe.hash()}): run "
-                                "`python -m lightavseg_mobile.device.emulator build`")
+                                "`python -m tools.arm64_device.emulator build`")
         check_port(port)
         serial = f"127.0.0.1:{port}"
         rootfs.write_cpu_files(paths.root, rootfs.host_cores())
@@ -373,14 +378,14 @@ def build(paths: Paths, force: bool = False) -> rootfs.BuildResult:
         if is_running(DeviceState.load(paths.state)) and (
                 force or not rootfs.is_current(paths, rc.Recipe())):
             raise EmulatorError("the device is running from the current root: stop it first "
-                                "(`python -m lightavseg_mobile.device.emulator stop`)")
+                                "(`python -m tools.arm64_device.emulator stop`)")
         return rootfs.build_root(paths, force=force)
 
 
 def _parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m lightavseg_mobile.device.emulator",
+        prog="python -m tools.arm64_device.emulator",
         description="Emulated arm64 device reachable over adb (qemu-user + adbd, needs root).")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("deps", help="install host packages (apt) and enable qemu-aarch64 binfmt")

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightavseg_mobile.device.cache import cache_root
 from lightavseg_mobile.device.errors import EmulatorError
 
 HOST_PACKAGES = (
@@ -38,8 +39,7 @@ class Paths:
     @classmethod
     def default(cls) -> Paths:
         """Return paths under $XDG_CACHE_HOME/lightavseg (or ~/.cache/lightavseg)."""
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return cls(Path(base) / "lightavseg")
+        return cls(cache_root())  # the same dir lavseg-bench keeps its device wheels in
 
     @property
     def root(self) -> Path:
@@ -77,7 +77,8 @@ def require_root(action: str) -> None:
     if os.geteuid() != 0:
         raise EmulatorError(
             f"emulator {action} needs root (apt, binfmt, namespaces, chroot): rerun it as root, "
-            f"e.g. sudo {_python()} -m lightavseg_mobile.device.emulator {action}"
+            f"e.g. sudo {_python()} -m tools.arm64_device.emulator {action} from the repository root "
+            f"(or sudo make arm64-device)"
         )
 
 
@@ -93,7 +94,7 @@ def require_commands(names: Sequence[str], action: str) -> None:
         packages = sorted({HOST_COMMANDS.get(name, name) for name in missing})
         raise EmulatorError(
             f"emulator {action}: missing host command(s) {', '.join(missing)}: run "
-            f"`python -m lightavseg_mobile.device.emulator deps` (installs {' '.join(packages)})"
+            f"`python -m tools.arm64_device.emulator deps` (installs {' '.join(packages)})"
         )
 
 
@@ -221,7 +222,7 @@ def ensure_binfmt(log: Path) -> None:
         raise EmulatorError(
             "binfmt qemu-aarch64 is registered without the F (fix-binary) flag, so it cannot run "
             "inside a chroot: remove it (echo -1 > /proc/sys/fs/binfmt_misc/qemu-aarch64) and run "
-            "`python -m lightavseg_mobile.device.emulator deps`")
+            "`python -m tools.arm64_device.emulator deps`")
     if state != "ok":
         raise EmulatorError(
             f"binfmt qemu-aarch64 is still {state} after enabling it: check "

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lightavseg_mobile.device import recipe as rc
 from lightavseg_mobile.device.errors import EmulatorError
-from lightavseg_mobile.device.host import Paths, require_commands, run
 from lightavseg_mobile.io_atomic import write_text_atomic
+from tools.arm64_device import recipe as rc
+from tools.arm64_device.host import Paths, require_commands, run
 
 _BUILD_PREFIX = ".arm64-root.build-"
 _OLD_PREFIX = ".arm64-root.old-"
@@ -62,7 +62,7 @@ def remove_root_dir(path: Path) -> None:
     mounted = mounts_under(path)
     if mounted:
         raise EmulatorError(f"refusing to delete {path}: {mounted[0]} is mounted inside it; "
-                            "run `python -m lightavseg_mobile.device.emulator stop` first")
+                            "run `python -m tools.arm64_device.emulator stop` first")
     shutil.rmtree(path)
 
 

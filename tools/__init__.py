@@ -1,0 +1,1 @@
+"""Development and CI tooling run from the repository; not part of the installed package."""
