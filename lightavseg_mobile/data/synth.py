@@ -89,7 +89,6 @@ CLASSES: tuple[SynthClass, ...] = (
     SynthClass(7, "star", "star", "white", (245, 245, 245), "clicks", 3000.0,
                "click train at 12 Hz, each click a 4 ms-decay sine at f0"),
 )
-CLASS_NAMES = tuple(c.name for c in CLASSES)
 COLOUR_JITTER = 12  # per channel, per object: classes stay recognisable, colours are not constants
 
 

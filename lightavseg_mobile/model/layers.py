@@ -68,13 +68,6 @@ def avg_downsample(channels: int, k: int) -> nn.Module:
     return nn.Identity() if k == 1 else AvgPoolDepthwise(channels, k)
 
 
-class HSigmoid(nn.Module):
-    """Module form of `hsigmoid`, for places that hold activations as modules."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return hsigmoid(x)
-
-
 class ConvBN(nn.Sequential):
     """Convolution without bias followed by BatchNorm; children named `c` and `bn`.
 

@@ -7,7 +7,6 @@ import math
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -266,8 +265,3 @@ def train_audio(
     save_checkpoint(path, model, preset, meta=meta)
     write_text_atomic(out / "audio_history.json", json.dumps(history, indent=1))
     return path
-
-
-def with_overrides(cfg: TrainConfig, **kw) -> TrainConfig:
-    """Copy of `cfg` with the given fields replaced (None values ignored)."""
-    return replace(cfg, **{k: v for k, v in kw.items() if v is not None})
