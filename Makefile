@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256s
 
 help:
 	@echo "make demo   - set up .venv, evaluate the shipped model on the shipped held-out clips, print the report path"
-	@echo "make test   - set up .venv and run the whole test suite"
+	@echo "make test   - set up .venv and run the whole test suite (what CI runs)"
+	@echo "make test-fast - the tests not marked slow (no emulated device, exports, APK or packaging): under 3 min"
 	@echo "make bench  - host benchmark suite (torch, ONNX Runtime, LiteRT, peers); results in benchmarks/results/"
 	@echo "make bench-export - time lavseg-export --format all --int8 and check its quality bars; benchmarks/results/export.*"
 	@echo "make arm64-device / arm64-device-stop - start/stop the emulated arm64 adb device (root, apt)"
@@ -32,6 +33,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Everything not marked slow (the emulated device, exports, the APK, the packaging test are): under 3 min on 2 cores.
+# --durations names the slowest tests, so one that should be marked slow shows up here.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" --durations=10
 
 clean:
 	rm -rf $(VENV) reports exports .pytest_cache

@@ -8,27 +8,18 @@ packaging of the assets.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import run_make
 
 from lightavseg_mobile.android_golden import write_stand_in_export
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # builds and signs an APK from Debian packages
+
 APK_NAME = "lightavseg-demo-debug.apk"
-
-
-def run_make(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`make -s ARGS` in the repository; with check, fails the test with the output's tail on error."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run(["make", "-s", *args], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    if check:
-        assert r.returncode == 0, f"make {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r
 
 
 @pytest.fixture(scope="module")

@@ -7,27 +7,18 @@ what the Java side wrote with the Python side.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_make
 
 from lightavseg_mobile.android_golden import quantize_reference, resize_nearest_reference
 from lightavseg_mobile.artifact.manifest import ManifestError, load_manifest
 from lightavseg_mobile.metrics.task import logits_to_mask
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_make(*args: str) -> subprocess.CompletedProcess:
-    """`make -s ARGS` in the repository; fails the test with the tail of the output when make fails."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run(["make", "-s", *args], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    assert r.returncode == 0, f"make {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r
+pytestmark = pytest.mark.slow  # compiles and runs the JUnit suite on the host JVM
 
 
 @pytest.fixture(scope="module")

@@ -311,6 +311,7 @@ def test_torch_front_end_silence_gradient_is_finite(front_end):
     assert torch.all(out == torch.tensor(LOG_FLOOR, dtype=torch.float32))
 
 
+@pytest.mark.slow
 def test_onnx_export_runs_in_onnxruntime(front_end, tmp_path):
     import onnxruntime
 
@@ -325,6 +326,7 @@ def test_onnx_export_runs_in_onnxruntime(front_end, tmp_path):
     assert np.abs(out[:, 0] - log_mel(audio, 16000)).max() <= PARITY_TOL
 
 
+@pytest.mark.slow
 def test_tflite_conversion_runs_in_litert(front_end, tmp_path):
     import litert_torch
     from ai_edge_litert.interpreter import Interpreter

@@ -42,6 +42,7 @@ def full_run(exports, tmp_path_factory):
     return json.loads((out / "bench.json").read_text()), out
 
 
+@pytest.mark.slow
 def test_report_has_baseline_ratios_stats_and_machine(full_run):
     r, _ = full_run
     validate_report(r)
@@ -64,6 +65,7 @@ def test_report_has_baseline_ratios_stats_and_machine(full_run):
     assert m["kind"] == "host" and m["execution"] == "native" and m["cpu_model"] and "numpy" in m["libraries"]
 
 
+@pytest.mark.slow
 def test_modules_from_split_and_ort_profile_with_sum_check(full_run):
     r, _ = full_run
     sources = {(x["source"], x["module"]) for x in r["modules"]}
@@ -104,6 +106,7 @@ def test_worker_start_up_runs_no_inference_before_the_timed_first_run(exports, m
     assert len(calls) == 2  # and timing it runs no model
 
 
+@pytest.mark.slow
 def test_parity_through_the_benchmarked_runtime(full_run):
     r, _ = full_run
     p = r["parity"][f"{PRESET}.fp32.onnx"]
@@ -112,6 +115,7 @@ def test_parity_through_the_benchmarked_runtime(full_run):
     assert p["passed"] is False and p["tensor"]["max_abs"] > 1e-3
 
 
+@pytest.mark.slow
 def test_markdown_links_plots(full_run):
     _, out = full_run
     md = (out / "bench.md").read_text()

@@ -203,6 +203,7 @@ def _one_line_error(err: str) -> str:
 
 # --- the app runs and parity passes ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_app_runner_installs_runs_and_passes_parity(device: adb.Device, exported: Path, tiny_ckpt: Path, app_files: Path,
                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _prepare(device, app_files, tmp_path, installed=False)
@@ -236,6 +237,7 @@ def test_app_runner_installs_runs_and_passes_parity(device: adb.Device, exported
     assert "no latency conclusions" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_wrong_outputs_from_the_app_fail_parity(device: adb.Device, exported: Path, tiny_ckpt: Path, app_files: Path,
                                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _prepare(device, app_files, tmp_path, outputs_edit=lambda a: -a)
@@ -247,6 +249,7 @@ def test_wrong_outputs_from_the_app_fail_parity(device: adb.Device, exported: Pa
 
 # --- faults: one line, exit != 0 ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_model_sha_mismatch_is_exit_2(device: adb.Device, exported: Path, tiny_ckpt: Path, app_files: Path,
                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _prepare(device, app_files, tmp_path, report_edit=lambda r: r["artifact"].update(sha256="ab" * 32))
@@ -256,6 +259,7 @@ def test_model_sha_mismatch_is_exit_2(device: adb.Device, exported: Path, tiny_c
     assert _report(tmp_path)["incomplete"] is True
 
 
+@pytest.mark.slow
 def test_app_not_installed_is_exit_2(device: adb.Device, exported: Path, tiny_ckpt: Path, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     _prepare(device, None, tmp_path, installed=False)
@@ -265,6 +269,7 @@ def test_app_not_installed_is_exit_2(device: adb.Device, exported: Path, tiny_ck
     assert device.shell(["test", "-e", f"{STANDIN}/am.log"], timeout=30).exit_code == 1  # never started
 
 
+@pytest.mark.slow
 def test_report_never_written_times_out_with_an_incomplete_report(device: adb.Device, exported: Path, tiny_ckpt: Path,
                                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _prepare(device, None, tmp_path)
@@ -278,6 +283,7 @@ def test_report_never_written_times_out_with_an_incomplete_report(device: adb.De
     assert report["artifacts"] == [] and report["protocol"]["runner"] == "app"
 
 
+@pytest.mark.slow
 def test_app_error_status_is_one_line(device: adb.Device, exported: Path, tiny_ckpt: Path, app_files: Path,
                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     msg = "This APK was built without the LiteRT library, so it cannot run the model"

@@ -30,6 +30,8 @@ from lightavseg_mobile.errors import UserError
 from tools.arm64_device.emulator import DEFAULT_PORT, DeviceState
 from tools.arm64_device.host import Paths
 
+pytestmark = pytest.mark.slow  # every test runs on the emulated arm64 device (qemu-user)
+
 REPO = Path(__file__).resolve().parents[1]
 FIX = Path(__file__).parent / "fixtures" / "benchmark_model"
 

@@ -26,6 +26,8 @@ from lightavseg_mobile.device.errors import DeviceError, DeviceTimeoutError
 from tools.arm64_device.emulator import DEFAULT_PORT, NETNS
 from tools.arm64_device.host import Paths
 
+pytestmark = pytest.mark.slow  # brings the emulated arm64 device up (about a minute on first build)
+
 TIMINGS: dict[str, float] = {}
 
 

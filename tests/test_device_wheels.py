@@ -157,6 +157,7 @@ def _cache_listing(device: adb.Device) -> list[str]:
     return device.shell(["sh", "-c", 'ls -A "$1" 2>/dev/null; true', "sh", rb.CACHE_DIR], timeout=30).stdout.split()
 
 
+@pytest.mark.slow
 def test_first_run_pushes_the_wheels_and_imports_them_second_run_pushes_nothing(
         device: adb.Device, house: wh.Wheelhouse, tmp_path: Path) -> None:
     device.shell(["sh", "-c", 'rm -rf "$1"/site-* "$1"/.incoming-site-*', "sh", rb.CACHE_DIR], timeout=120)
@@ -189,6 +190,7 @@ def test_first_run_pushes_the_wheels_and_imports_them_second_run_pushes_nothing(
           f"{again_steps['run']:.1f} s second")
 
 
+@pytest.mark.slow
 def test_device_wheels_device_uses_the_device_python_packages(device: adb.Device, tmp_path: Path) -> None:
     toy = _make_model(tmp_path / "toy")
     report = bd.run_device_bench([toy], runs=1, warmup=0, opts=_opts(tmp_path, device_wheels="device"), device=device)
@@ -197,6 +199,7 @@ def test_device_wheels_device_uses_the_device_python_packages(device: adb.Device
     assert dw["imports"]["numpy"]["path"].startswith("/" + rc.SITE_PACKAGES + "/") and report["incomplete"] is False
 
 
+@pytest.mark.slow
 def test_interrupted_push_leaves_no_site_dir(device: adb.Device, house: wh.Wheelhouse, tmp_path: Path,
                                              monkeypatch) -> None:
     # A small wheelhouse of pure-Python pins: its own digest, seconds to push, the real site dir untouched.

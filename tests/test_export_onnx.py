@@ -21,6 +21,8 @@ from lightavseg_mobile.parity import Thresholds
 from lightavseg_mobile.presets import create_model
 from lightavseg_mobile.runtime import load_runtime
 
+pytestmark = pytest.mark.slow  # ONNX fp32 + int8 exports with the parity gate
+
 
 @pytest.fixture(scope="module")
 def small_recipe(tmp_path_factory) -> Path:

@@ -125,6 +125,7 @@ def _req(ckpt: Path, out: Path) -> pipeline.ExportRequest:
     return pipeline.ExportRequest(checkpoint=ckpt, formats=("onnx",), out=out, max_heldout_clips=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault, expected", [
     (OSError(errno.ENOSPC, "No space left on device"), "is full"),
     (ConverterError("torch.onnx.export rejected the model: UnsupportedOp: aten::frob"), "rejected"),

@@ -18,6 +18,8 @@ from lightavseg_mobile.metrics import sqnr_db
 from lightavseg_mobile.presets import create_model
 from lightavseg_mobile.runtime import load_runtime
 
+pytestmark = pytest.mark.slow  # TFLite conversions (litert-torch, PT2E, AI Edge Quantizer)
+
 
 @pytest.fixture(scope="module")
 def head():

@@ -18,6 +18,8 @@ from lightavseg_mobile.presets import create_model, get_preset
 from lightavseg_mobile.runtime import load_runtime
 from lightavseg_mobile.runtime.predictor import logmel_from_waveform
 
+pytestmark = pytest.mark.slow  # exports and gates waveform-input artifacts
+
 SAMPLES = 15600  # 0.975 s at 16 kHz: the 96 x 10 ms hops plus the last 25 ms window of one VGGish patch
 
 

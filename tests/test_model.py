@@ -98,6 +98,7 @@ def test_audio_embedding_reaches_the_mask(large):
     assert not torch.allclose(outs[0], outs[1])
 
 
+@pytest.mark.slow
 def test_interaction_flops_linear_in_pixels(large):
     # The paper's claim: reciprocal encoder + fusion decoder cost grows linearly with H*W.
     per_pixel = []

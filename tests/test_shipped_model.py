@@ -27,6 +27,7 @@ def test_heldout_splits_are_disjoint_and_sized(heldout_dir):
     assert len(calib) >= 16 and len(test) >= 24 and not calib & test
 
 
+@pytest.mark.slow
 def test_lightavseg_quality_and_audio_matters(test_clips):
     r = _checks("lightavseg", test_clips)
     assert r["miou"] >= 0.70, r
@@ -34,6 +35,7 @@ def test_lightavseg_quality_and_audio_matters(test_clips):
     assert r["silent_clips"] >= 2 and r["silent_area_ratio"] <= 0.20, r
 
 
+@pytest.mark.slow
 def test_lightavseg_tiny_is_trained(test_clips):
     r = _checks("lightavseg-tiny", test_clips)
     assert r["miou"] >= 0.70, r

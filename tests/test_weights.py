@@ -356,6 +356,7 @@ def panns_reference(sd: dict[str, torch.Tensor], logmel: torch.Tensor) -> torch.
     return F.relu(F.linear(x, sd["fc1.weight"], sd["fc1.bias"]))
 
 
+@pytest.mark.slow
 def test_panns_checkpoint_file_loads_and_embeds_like_panns(tmp_path) -> None:
     sd = fabricate(official_panns_mobilenetv2(), seed=5)
     # As the PANNs training script saves it: the sampler state holds numpy arrays.
