@@ -3,8 +3,8 @@
 The app (android_demo/) runs the held-out clips bundled in it through its LiteRT model and writes
 bench_report.json (a documented subset of the bench schema, android_demo/README.md) plus one mask-logits
 .npy per clip into its external files dir. This module installs/checks the app, starts bench mode,
-waits for the report and pulls and checks it; bench_device.py turns it into the bench report and runs
-the host parity check, with the same code as the other runners.
+waits for the report and pulls and checks it; the bench engine's app runner (bench/runners/app.py) turns it
+into a target record and runs the host parity check, with the same code as the other runners.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from lightavseg_mobile.device.adb import Device
 from lightavseg_mobile.device.errors import DeviceError, DeviceTimeoutError
+from lightavseg_mobile.runtime.registry import check_tool_delegate, tool_delegates
 
 PACKAGE = "org.lightavseg.demo"
 ACTIVITY = f"{PACKAGE}/.MainActivity"
@@ -34,8 +35,10 @@ APP_SCHEMA_VERSION = 1
 PRODUCER = "lightavseg-android-demo"
 INSTALL_HINT = ("build and install it (android_demo/README.md: make android-assets MODEL=...; make android-apk; "
                 "adb install -r android_demo/build/apk/lightavseg-demo-debug.apk) or pass --app-apk PATH")
-# lavseg-bench delegate -> the app's `--es delegate` value (the app's CPU path is XNNPACK).
-APP_DELEGATES = {"auto": "cpu", "cpu": "cpu", "xnnpack": "cpu", "nnapi": "nnapi", "gpu": "gpu"}
+# Our delegate (runtime.registry.DELEGATES) -> the app's `--es delegate` value (the app's CPU path is XNNPACK).
+APP_DELEGATES = tool_delegates("the demo app", {"auto": "cpu", "cpu": "cpu", "xnnpack": "cpu", "nnapi": "nnapi", "gpu": "gpu"})
+# What the app reports it ran (LiteRtEngine: "cpu (xnnpack)", "nnapi", "gpu", plus a note when it fell back) -> ours.
+APP_USED = tool_delegates("the demo app", {"xnnpack": "cpu (xnnpack)", "nnapi": "nnapi", "gpu": "gpu", "cpu": "cpu"})
 POLL_SECONDS = 1.0
 _CLIP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -94,6 +97,21 @@ def ensure_installed(dev: Device, apk: Path | None, timeout: float) -> str:
 def clear_previous(dev: Device) -> None:
     """Delete a stale report and outputs, so polling never finds the last run's report."""
     dev.shell(["rm", "-rf", "--", REPORT_PATH, OUTPUTS_DIR], timeout=60.0).check("removing the previous app report")
+
+
+def app_extra(delegate: str) -> str:
+    """The app's `--es delegate` value for our `delegate`; one-line UserError for a delegate the app cannot use."""
+    return check_tool_delegate("--runner app", APP_DELEGATES, delegate)
+
+
+def delegate_used(reported: str | None) -> tuple[str | None, bool]:
+    """(our name of what the app ran, whether it fell back) from the app's runtime.delegate text."""
+    text = str(reported or "")
+    # Longest spelling first: "cpu (xnnpack)" is not "cpu"; a fallback note follows the name in parentheses.
+    for ours, native in sorted(APP_USED.items(), key=lambda kv: -len(kv[1])):
+        if text.startswith(native):
+            return ours, "fell back" in text
+    return text or None, "fell back" in text
 
 
 def start_bench(dev: Device, extras: list[str], timeout: float) -> str:

@@ -29,9 +29,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-DELEGATE_FLAGS = {"xnnpack": "use_xnnpack", "nnapi": "use_nnapi", "gpu": "use_gpu"}
+from lightavseg_mobile.runtime.registry import RUNTIMES, check_tool_delegate, resolve_delegate, tool_delegates
+
+# Our delegate (runtime.registry.DELEGATES) -> the tool's flag; "cpu" is every flag false.
+DELEGATE_FLAGS = tool_delegates("benchmark_model", {"xnnpack": "use_xnnpack", "nnapi": "use_nnapi", "gpu": "use_gpu"})
 # How the tool names each delegate in "Explicitly applied X delegate" / "Though X delegate ...".
-PROVIDER_NAMES = {"xnnpack": "XNNPACK", "nnapi": "NNAPI", "gpu": "GPU"}
+PROVIDER_NAMES = tool_delegates("benchmark_model", {"xnnpack": "XNNPACK", "nnapi": "NNAPI", "gpu": "GPU"})
+TOOL_DELEGATES = ("cpu", *DELEGATE_FLAGS)
 _KERNEL_DELEGATE = {"tflitexnnpackdelegate": "xnnpack", "tflitennapidelegate": "nnapi",
                     "tflitegpudelegatev2": "gpu", "tflitegpudelegate": "gpu"}
 
@@ -59,11 +63,18 @@ class BenchmarkOutputError(ValueError):
     """benchmark_model's output lacks the lines a result needs (it failed or is an unknown version)."""
 
 
+def requested_delegate(delegate: str) -> str:
+    """The delegate benchmark_model is run with for our `delegate` (auto: LiteRT's default, XNNPACK; none: cpu)."""
+    concrete = resolve_delegate(RUNTIMES["litert"], delegate)
+    check_tool_delegate("--runner benchmark-model", {d: d for d in TOOL_DELEGATES}, concrete)
+    return concrete
+
+
 def build_command(binary: str, graph: str, *, threads: int, warmup: int, runs: int, delegate: str,
                   profile_csv: str | None = None) -> list[str]:
     """Return benchmark_model's argv for one .tflite (a list: never joined into a shell string here)."""
-    if delegate not in ("cpu", *DELEGATE_FLAGS):
-        raise ValueError(f"unknown delegate {delegate!r}; choose one of: cpu, {', '.join(DELEGATE_FLAGS)}")
+    if delegate not in TOOL_DELEGATES:
+        raise ValueError(f"unknown delegate {delegate!r}; choose one of: {', '.join(TOOL_DELEGATES)}")
     args = [binary, f"--graph={graph}", f"--num_threads={threads}", f"--warmup_runs={warmup}",
             f"--num_runs={runs}",
             # min_secs=0 makes num_runs exact; the defaults keep running for at least 1 s.

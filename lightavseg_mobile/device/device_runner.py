@@ -33,13 +33,6 @@ RESULT_FILE = "result.json"
 PID_FILE = "runner.pid"
 EXIT_DELEGATE = 3
 RUNNER_VERSION = 1
-# What each runtime calls the delegate the user asked for; None: not reachable from Python.
-_DELEGATE_NAMES = {
-    "onnxruntime": {"auto": "cpu", "cpu": "cpu", "xnnpack": "xnnpack", "nnapi": "nnapi", "gpu": None},
-    "litert": {"auto": "xnnpack", "cpu": "none", "xnnpack": "xnnpack", "nnapi": None, "gpu": None},
-}
-# The runtime's own CPU path, used when a fallback is allowed.
-_FALLBACK = {"onnxruntime": "cpu", "litert": "xnnpack"}
 _T0 = time.perf_counter()
 # Reported with their paths: the pushed site dir (--device-wheels bundle) or the device's own packages.
 _RUNTIME_MODULES = (("numpy", "numpy"), ("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"))
@@ -89,24 +82,31 @@ def runtime_imports() -> dict[str, dict[str, Any]]:
 
 
 def runtime_of(manifest_format: str) -> str:
-    """onnxruntime for onnx artifacts, litert for tflite ones."""
-    return {"onnx": "onnxruntime", "tflite": "litert"}[manifest_format]
+    """The runtime that runs artifacts of `manifest_format` (runtime.registry): onnxruntime, litert."""
+    from lightavseg_mobile.runtime.registry import spec_for_format
+
+    return spec_for_format(manifest_format).name
 
 
 def load_with_delegate(path: Path, fmt: str, delegate: str, allow_fallback: bool, threads: int) -> tuple[Any, dict[str, Any]]:
-    """Load an artifact with the asked delegate; return (runtime, {requested, used, fallback})."""
+    """Load an artifact with the asked delegate (our vocabulary, runtime.registry); return (runtime, {requested, used,
+    fallback}) with `used` in our vocabulary too."""
     from lightavseg_mobile.errors import UserError
     from lightavseg_mobile.runtime import load_runtime
+    from lightavseg_mobile.runtime.registry import check_delegate, our_delegate, spec_for_format
 
-    runtime = runtime_of(fmt)
-    wanted = _DELEGATE_NAMES[runtime][delegate]
+    spec = spec_for_format(fmt)
+    runtime = spec.name
+    check_delegate(delegate)
+    # None: the delegate exists but not from Python, or not for this runtime at all: unavailable here either way.
+    wanted = spec.delegates.get(delegate)
     reason = None
     rt = None
     if wanted is None:
         reason = f"{delegate} is not available to {runtime} from Python on this device"
     else:
         try:
-            rt = load_runtime(path, runtime=runtime, threads=threads, delegate=wanted)
+            rt = load_runtime(path, runtime=runtime, threads=threads, delegate=delegate)
         except UserError as exc:
             if "not available" not in str(exc) and "did not start" not in str(exc):
                 raise
@@ -119,21 +119,16 @@ def load_with_delegate(path: Path, fmt: str, delegate: str, allow_fallback: bool
     outcome: dict[str, Any] = {"requested": delegate, "used": delegate, "fallback": None}
     if reason is None:
         assert rt is not None
-        outcome["used"] = _cpu_name(rt.info().get("delegate", delegate))
+        outcome["used"] = our_delegate(spec, rt.info().get("delegate")) or delegate
         return rt, outcome
     if not allow_fallback:
         raise DelegateUnavailable(f"delegate {delegate!r} is unavailable for {path.name} ({reason}); "
                                   "pass --allow-fallback to run on the CPU path instead")
     if rt is None:
-        rt = load_runtime(path, runtime=runtime, threads=threads, delegate=_FALLBACK[runtime])
-    outcome["used"] = _cpu_name(rt.info().get("delegate", _FALLBACK[runtime]))
+        rt = load_runtime(path, runtime=runtime, threads=threads, delegate=spec.cpu_fallback)
+    outcome["used"] = our_delegate(spec, rt.info().get("delegate")) or spec.cpu_fallback
     outcome["fallback"] = {"from": delegate, "to": outcome["used"], "reason": reason}
     return rt, outcome
-
-
-def _cpu_name(delegate: str) -> str:
-    """LiteRT reports its builtin kernels as delegate "none": that is the cpu path."""
-    return "cpu" if delegate == "none" else delegate
 
 
 def synthetic_inputs(manifest: Any, seed: int = 0) -> dict[str, Any]:
@@ -163,7 +158,7 @@ def _first_feed(bundle: Path, manifest: Any) -> dict[str, Any]:
 
 def cold_child(bundle: Path, entry: dict[str, Any], plan: dict[str, Any]) -> int:
     """Child mode: load one artifact, run it once, print one JSON line (peak RSS), exit."""
-    from lightavseg_mobile.bench.protocol import process_peak_rss_mb
+    from lightavseg_mobile.runtime.timing import process_peak_rss_mb
     from lightavseg_mobile.artifact.manifest import load_manifest
 
     manifest, _ = load_manifest(bundle / entry["manifest"], verify=False)
@@ -201,7 +196,7 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
     """Main mode: load, time, cold-start, held-out outputs; result.json rewritten after each phase."""
     import numpy as np
 
-    from lightavseg_mobile.bench.protocol import interleaved_timing, process_peak_rss_mb
+    from lightavseg_mobile.runtime.timing import interleaved_timing, process_peak_rss_mb
     from lightavseg_mobile.artifact.manifest import load_manifest
     from lightavseg_mobile.runtime import boundary_call, timed_call
 

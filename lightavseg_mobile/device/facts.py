@@ -1,4 +1,4 @@
-"""Device facts: the constant probe script run on the device and the pure parser of its output."""
+"""Device facts: the constant probe scripts run on the device and the pure parsers of their output."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ for z in /sys/class/thermal/thermal_zone[0-9]*; do
 done
 echo '@@hardware'; grep -m1 '^Hardware' /proc/cpuinfo 2>/dev/null
 echo '@@end'
+"""
+
+# Facts the bench report wants that PROBE_SCRIPT does not read (one round trip, constant text).
+EXTRA_PROBE = r"""
+echo "@@features"; grep -m1 -i '^Features' /proc/cpuinfo 2>/dev/null
+echo "@@governor"; cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null
+echo "@@python"; command -v python3 2>/dev/null
+echo "@@end"
 """
 
 PROPS = {
@@ -115,3 +123,16 @@ def parse_facts(text: str) -> dict[str, Any]:
     facts["emulated"] = bool(evidence)
     facts["emulation_evidence"] = evidence
     return facts
+
+
+def parse_extra_facts(text: str) -> dict[str, Any]:
+    """EXTRA_PROBE's output as {cpu_flags, governor, python} (None or [] where unreadable)."""
+    sec = split_sections(text)
+    feats = " ".join(sec.get("features", [])).partition(":")[2].split()
+    return {"cpu_flags": feats, "governor": _first(sec.get("governor", [])) or None,
+            "python": _first(sec.get("python", [])) or None}
+
+
+def extra_facts(device: Any) -> dict[str, Any]:
+    """CPU feature flags, cpufreq governor and the device python of an `adb.Device` (None where unreadable)."""
+    return parse_extra_facts(device.shell(["sh", "-c", EXTRA_PROBE], timeout=60.0).stdout)

@@ -36,7 +36,7 @@ RUNNER = "device_runner.py"
 KEEP_BUNDLES = 3
 # Package modules the runner imports on the device (numpy + runtimes only, never torch); every
 # package-internal module they import at load time is added by `device_modules`.
-ROOT_MODULES = ("runtime/__init__.py", "runtime/onnxruntime_rt.py", "runtime/litert_rt.py", "bench/protocol.py",
+ROOT_MODULES = ("runtime/__init__.py", "runtime/onnxruntime_rt.py", "runtime/litert_rt.py", "runtime/timing.py",
                 "artifact/manifest.py")
 _HEAVY = ("torch", "torchao", "litert_torch", "onnx", "librosa", "PIL", "matplotlib")
 # Free space kept on top of the bundle: the runner writes outputs and results too.

@@ -110,6 +110,48 @@ def native_delegate(spec: RuntimeSpec, delegate: str) -> str | None:
     return spec.delegates[delegate]
 
 
+def our_delegate(spec: RuntimeSpec, native: str | None) -> str | None:
+    """Our name for what a runtime reports it ran (`info()["delegate"]`): "none" and "auto" never come back, cpu does."""
+    if native is None:
+        return None
+    names = [d for d, n in spec.delegates.items() if n == native and d not in ("auto", "none")]
+    if names:
+        return names[0]
+    # Not in the spec's table (torch reports "none"; ORT may name a provider we do not list).
+    return "cpu" if native in ("none", "cpu") else native
+
+
+def resolve_delegate(spec: RuntimeSpec, delegate: str) -> str:
+    """The concrete delegate of ours that `delegate` asks `spec` for: auto becomes the runtime's default, none is cpu."""
+    check_delegate(delegate)
+    if delegate == "none":
+        return "cpu"
+    if delegate != "auto":
+        return delegate
+    return our_delegate(spec, spec.delegates.get("auto")) or "cpu"
+
+
+def tool_delegates(tool: str, mapping: dict[str, Any]) -> dict[str, Any]:
+    """A tool's own spellings keyed by our vocabulary (benchmark_model flags, app extras), checked against it."""
+    unknown = sorted(set(mapping) - set(DELEGATES))
+    if unknown:
+        raise ValueError(f"{tool}: delegate names {unknown} are not in the vocabulary ({', '.join(DELEGATES)})")
+    return mapping
+
+
+def check_tool_delegate(tool: str, mapping: dict[str, Any], delegate: str) -> Any:
+    """`mapping[delegate]` for a delegate `tool` takes; a one-line error listing what it takes otherwise."""
+    check_delegate(delegate)
+    if delegate not in mapping:
+        raise UserError(f"{tool} does not take delegate {delegate!r}; choose one of: {', '.join(mapping)}")
+    return mapping[delegate]
+
+
+def delegate_help() -> str:
+    """The vocabulary as one line for `--delegate` help texts."""
+    return "; ".join(f"{name}: {what}" for name, what in DELEGATES.items())
+
+
 def runtime_class(spec: RuntimeSpec) -> type:
     """Import and return the class implementing `spec` (its runtime library is imported only now)."""
     module, _, cls = spec.loader.partition(":")
