@@ -17,8 +17,8 @@ from conftest import EMULATED_SERIAL as SERIAL
 from conftest import IN_CI, emulated_device_up
 from test_device_bench_emulated import _make_model, _opts
 
+from lightavseg_mobile.bench import device_bench as bd
 from lightavseg_mobile.device import adb
-from lightavseg_mobile.device import bench_device as bd
 from lightavseg_mobile.device import runner_bundle as rb
 from lightavseg_mobile.device import wheel_set as ws
 from lightavseg_mobile.device import wheels as wh

@@ -8,7 +8,7 @@ import io
 import json
 
 import numpy as np
-
+import pytest
 import torch
 
 from lightavseg_mobile.data import heldout
