@@ -12,7 +12,7 @@ import pytest
 from lightavseg_mobile.bench import modules as mod
 from lightavseg_mobile.bench.protocol import interleaved_timing, paired_sum_ratio, summarize
 from lightavseg_mobile.bench.report import markdown, write_report
-from lightavseg_mobile.bench.run import targets_check
+from lightavseg_mobile.bench.targets import targets_check
 from lightavseg_mobile.bench.schema import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, ReportSchemaError, validate_report
 from lightavseg_mobile.errors import UserError
 
@@ -77,7 +77,9 @@ def _report() -> dict:
            "preset": "lightavseg-tiny", "module": "model", "kind": "ours", "size_mb": 1.0,
            "runtime": {"name": "onnxruntime", "runtime": "onnxruntime", "threads": 2}, "latency_ms": lat,
            "samples_ms": [10.0, 11.0, 12.0], "cold_start_ms": 500.0, "peak_rss_mb": 80.0, "ratio_to_baseline": 0.5,
-           "gflops": 1.0, "gflops_per_s": 90.9, "fraction_of_peak": 0.3, "non_delegated_ops": 0}
+           "gflops": 1.0, "gflops_per_s": 90.9, "fraction_of_peak": 0.3, "non_delegated_ops": 0,
+           "delegate": "cpu", "fallback": None, "cold_start_breakdown_ms": None, "baseline": None,
+           "non_delegated_by_op": None, "export_parity": None}
     int8 = dict(art, label="x.int8.onnx", precision="int8", latency_ms=summarize([14.0, 15.0, 16.0]), non_delegated_ops=3)
     peer = dict(art, label="x.executorch", kind="peer", format="pte", latency_ms=summarize([8.0, 9.0, 10.0]))
     rows = [art, int8, peer]
@@ -87,7 +89,9 @@ def _report() -> dict:
             "machine": {"kind": "host", "execution": "native", "label": "host x86_64, CPU, 2 cores", "arch": "x86_64",
                         "os": "Linux", "cpu_model": "CPU", "logical_cpus": 2, "physical_cores": 2, "cpu_flags": ["avx2"],
                         "governor": None, "libraries": {"numpy": "2"}},
-            "protocol": {"warmup": 1, "runs": 3, "block": 1, "threads": 2, "baseline": None},
+            "protocol": {"warmup": 1, "runs": 3, "block": 1, "threads": 2, "baseline": None, "interleaved": True,
+                         "isolation": "subprocess per artifact", "runner": "host worker", "delegate": "auto",
+                         "allow_fallback": False},
             "matmul_peak": peak, "artifacts": rows,
             "modules": mod.module_rows("x.fp32.onnx", "split", {"visual": 8.0, "audio": 1.0, "reciprocal_encoder": 0.5,
                                                                  "fusion_decoder": 0.5, "seg_head": 1.0}, None),

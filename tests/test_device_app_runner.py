@@ -36,7 +36,6 @@ from lightavseg_mobile.bench import cli_bench
 from lightavseg_mobile.console import guard as _guard
 from lightavseg_mobile.device import adb
 from lightavseg_mobile.device import app_runner as app
-from lightavseg_mobile.device import bench_device as bd
 from lightavseg_mobile.device.errors import DeviceError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,11 +103,12 @@ def _core_classes(build: Path) -> str:
 def app_files(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app's bench dir as the app would leave it: LiteRT outputs from the host, written by the app's Java core."""
     from lightavseg_mobile.artifact.manifest import load_manifest, manifest_path
+    from lightavseg_mobile.bench.parity import heldout_clips
     from lightavseg_mobile.runtime import load_runtime
 
     build = tmp_path_factory.mktemp("app-bench")
     manifest, _ = load_manifest(exported)
-    clips = bd._heldout_clips(None, manifest, "logmel", CLIPS)
+    clips = heldout_clips(manifest, "logmel", None, CLIPS)
     rt = load_runtime(exported, threads=1)
     warmup = 1
     for _ in range(warmup):
@@ -221,7 +221,8 @@ def test_app_runner_installs_runs_and_passes_parity(device: adb.Device, exported
     (row,) = report["artifacts"]
     assert row["label"] == exported.name and row["sha256"] == expected["artifact"]["sha256"]
     assert report["protocol"]["runner"] == "app" and report["protocol"]["threads"] == 1
-    assert row["runtime"]["name"] == "litert-android" and row["delegate"] == "cpu (xnnpack)"
+    assert row["runtime"]["name"] == "litert-android" and row["runtime"]["delegate"] == "cpu (xnnpack)"
+    assert row["delegate"] == "xnnpack" and row["fallback"] is None  # the app's "cpu (xnnpack)" in our vocabulary
     lat = row["latency_ms"]
     assert lat["p50"] == pytest.approx(expected["latency_ms"]["p50"]) and lat["runs"] == expected["latency_ms"]["runs"] == 10
     assert lat["fps"] == pytest.approx(1000 / lat["p50"]) and row["cold_start_ms"] is None

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from conftest import EMULATED_SERIAL as SERIAL, emulated_device_up
 
-from lightavseg_mobile.device import bench_device as bd
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # the export with split sub-models dominates (minutes on a loaded 2-core host)
@@ -91,7 +90,7 @@ def test_int8_tflite_runs_wholly_in_xnnpack(exported) -> None:
 def test_device_arm64_modules_parity_end_to_end(serial: str, exported, tmp_path: Path) -> None:
     ckpt, _, int8 = exported
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, "-m", "lightavseg_mobile.device.bench_device", *map(str, int8), "--serial", serial,
+    res = subprocess.run([sys.executable, "-m", "lightavseg_mobile.bench.cli_bench", "--device", "arm64", *map(str, int8), "--serial", serial,
                           "--modules", "--parity", "--checkpoint", str(ckpt), "--runs", "2", "--warmup", "1",
                           "--device-clips", "1", "--no-cold-start", "--report", str(tmp_path / "report")],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
@@ -141,14 +140,15 @@ def test_split_sub_models_carry_the_whole_models_quantization_at_their_boundarie
 
 def test_host_parity_catches_a_wrong_answer_from_the_device(exported) -> None:
     from lightavseg_mobile.artifact.manifest import load_manifest
+    from lightavseg_mobile.bench.parity import check_parity, heldout_clips, outputs_predictor
 
     ckpt, out, _ = exported
     fp32 = out / "lightavseg-tiny.fp32.onnx"
     manifest, _ = load_manifest(fp32)
-    clips = bd._heldout_clips(None, manifest, "logmel", 1)
+    clips = heldout_clips(manifest, "logmel", None, 1)
     frames = sum(len(c.frames) for c in clips)
     wrong = np.full((frames, 1, 224, 224), -5.0, np.float32)  # a runtime answering "nothing sounds" everywhere
-    res = bd.host_parity(fp32.name, manifest, wrong, clips, ckpt)
+    res = check_parity(fp32.name, manifest, outputs_predictor(fp32.name, wrong, clips), clips, ckpt)
     assert res["passed"] is False and "max abs logit error" in res["reason"]
     with pytest.raises(Exception, match="output frames"):
-        bd.host_parity(fp32.name, manifest, wrong[:-1], clips, ckpt)
+        outputs_predictor(fp32.name, wrong[:-1], clips)

@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 from conftest import EMULATED_SERIAL as SERIAL, emulated_device_up
 
+from lightavseg_mobile.bench import device_bench as bd
+from lightavseg_mobile.bench.cli_device import serial_dirname
+from lightavseg_mobile.bench.summary import human_summary
 from lightavseg_mobile.device import adb
-from lightavseg_mobile.device import bench_device as bd
 from lightavseg_mobile.device import runner_bundle as rb
 from lightavseg_mobile.device.errors import DeviceError, DeviceTimeoutError
 from lightavseg_mobile.errors import UserError
@@ -146,7 +148,7 @@ def test_run_reports_facts_and_second_run_pushes_nothing(device: adb.Device, toy
     assert row["runtime"]["name"] == "onnxruntime" and row["delegate"] == "cpu" and row["fallback"] is None
     assert row["latency_ms"]["runs"] == 2 and len(row["samples_ms"]) == 2 and row["latency_ms"]["p50"] > 0
     assert first["incomplete"] is False and {a["label"] for a in _report(tmp_path)["artifacts"]} == set(rows)
-    assert "no latency conclusions" in bd.human_summary(first)
+    assert "no latency conclusions" in human_summary(first)
 
     second = bd.run_device_bench([toy, head], runs=1, warmup=0, opts=_opts(tmp_path, cold_start=True), device=device)
     assert second["extra"]["device"]["push"] == {"path": push["path"], "cached": True, "pushed_files": 0, "pushed_bytes": 0}
@@ -167,7 +169,7 @@ def test_unavailable_delegate_fails_unless_fallback_allowed(device: adb.Device, 
     row = ok["artifacts"][0]
     assert row["delegate"] == "cpu" and row["fallback"]["from"] == "nnapi" and row["fallback"]["to"] == "cpu"
     assert "not available" in row["fallback"]["reason"]
-    assert ok["protocol"]["delegate_requested"] == "nnapi" and ok["protocol"]["allow_fallback"] is True
+    assert ok["protocol"]["delegate"] == "nnapi" and ok["protocol"]["allow_fallback"] is True
 
 
 def _fake_benchmark_model(tmp: Path) -> Path:
@@ -332,7 +334,7 @@ class _FakeAdbd:
 def _cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     env.pop("ANDROID_SERIAL", None)
-    return subprocess.run([sys.executable, "-m", "lightavseg_mobile.device.bench_device", *argv], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "lightavseg_mobile.bench.cli_bench", "--device", "arm64", *argv], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -392,7 +394,7 @@ def test_serial_all_runs_every_device_in_parallel_one_report_each(device: adb.De
                    "--report", str(tmp_path / "r"), "--json", timeout=600)
         assert res.returncode == 0, res.stderr[-2000:]
         for serial in (SERIAL, second):
-            folder = tmp_path / "r" / bd._serial_dirname(serial)
+            folder = tmp_path / "r" / serial_dirname(serial)
             report = json.loads((folder / "bench.json").read_text())
             assert report["machine"]["device"]["serial"] == serial and report["incomplete"] is False
         # Without a serial, several devices are an error that lists them.
@@ -405,7 +407,7 @@ def test_serial_all_runs_every_device_in_parallel_one_report_each(device: adb.De
 
 def test_ctrl_c_is_one_line_exit_130_and_cleans_the_device(device: adb.Device, toy: Path, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "lightavseg_mobile.device.bench_device", str(toy), "--serial", SERIAL,
+    proc = subprocess.Popen([sys.executable, "-m", "lightavseg_mobile.bench.cli_bench", "--device", "arm64", str(toy), "--serial", SERIAL,
                              "--runs", "50", "--report", str(tmp_path / "report"), "--device-clips", "1"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None

@@ -1,4 +1,4 @@
-"""Device-free tests of the device bench: benchmark_model parsers on fixtures, command lines, bundles."""
+"""Device-free tests of the device bench: benchmark_model parsers on fixtures, command lines, bundles, delegates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightavseg_mobile.device import bench_device as bd
+from lightavseg_mobile.bench.cli_device import serial_dirname
+from lightavseg_mobile.bench.machine import device_machine
 from lightavseg_mobile.device import benchmark_model as bm
 from lightavseg_mobile.device import runner_bundle as rb
 
@@ -142,9 +143,11 @@ def test_bundle_digest_is_content_addressed_and_names_are_safe(tmp_path: Path) -
     b2 = rb.build_bundle([a], inputs, tmp_path / "s2", [{"name": "c", "frames": 2}])
     assert b1.digest == b2.digest and len(b1.digest) == 24
     rels = [f.rel for f in b1.files]
-    assert "artifacts/a00.tflite" in rels and "device_runner.py" in rels and "lightavseg_mobile/bench/protocol.py" in rels
+    assert "artifacts/a00.tflite" in rels and "device_runner.py" in rels and "lightavseg_mobile/runtime/timing.py" in rels
     assert not any(";" in r or " " in r for r in rels)
     assert not any("torch" in r for r in rels)
+    # The device runner needs nothing above runtime/: the bench engine stays on the host.
+    assert not any(r.startswith(("lightavseg_mobile/bench/", "lightavseg_mobile/export/")) for r in rels)
     staged = json.loads((tmp_path / "s1" / "artifacts" / "a00.manifest.json").read_text())
     assert staged["artifact_file"] == "a00.tflite" and staged["artifact_sha256"] == a[2].artifact_sha256
     assert b1.device_dir == f"{rb.CACHE_DIR}/{b1.digest}"
@@ -162,22 +165,23 @@ def test_device_modules_import_without_torch(tmp_path: Path) -> None:
     import sys
 
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import lightavseg_mobile.device.device_runner as r, lightavseg_mobile.runtime, lightavseg_mobile.bench.protocol\n"
+            "import lightavseg_mobile.device.device_runner as r, lightavseg_mobile.runtime, lightavseg_mobile.runtime.timing\n"
+            "import lightavseg_mobile.bench.protocol\n"
             "print('ok')")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
 
 def test_serial_folder_names_are_inert() -> None:
-    assert bd._serial_dirname("127.0.0.1:15555; rm -rf /") == "127.0.0.1_15555__rm_-rf__"
-    assert bd._serial_dirname("../..") == ".._.."
-    assert "/" not in bd._serial_dirname("a/b") and bd._serial_dirname("") == "device"
+    assert serial_dirname("127.0.0.1:15555; rm -rf /") == "127.0.0.1_15555__rm_-rf__"
+    assert serial_dirname("../..") == ".._.."
+    assert "/" not in serial_dirname("a/b") and serial_dirname("") == "device"
 
 
 def test_machine_block_labels_emulated_devices() -> None:
     facts = {"serial": "s", "model": "m", "soc_model": "qemu-neoverse-n1", "cores": 2, "machine": "aarch64",
              "kernel": "6.1", "android_release": "debian-13", "emulated": True}
-    m = bd.machine_block(facts, {"cpu_flags": ["asimd"], "governor": None}, {"python": "3.13"})
+    m = device_machine(facts, {"cpu_flags": ["asimd"], "governor": None}, {"python": "3.13"})
     assert m["kind"] == "device" and m["execution"] == "emulated (qemu)" and "emulated (qemu)" in m["label"]
     assert m["device"] is facts and m["cpu_flags"] == ["asimd"]
-    assert bd.machine_block({**facts, "emulated": False, "android_release": "15", "android_sdk": "35"}, {}, {})["execution"] == "native"
+    assert device_machine({**facts, "emulated": False, "android_release": "15", "android_sdk": "35"}, {}, {})["execution"] == "native"

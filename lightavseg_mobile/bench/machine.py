@@ -8,6 +8,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from ..hostinfo import cpu_model, cpuinfo_fields
 from ..runtime.cores import physical_cores
@@ -112,3 +113,29 @@ def matmul_peak(threads: int, size: int = 1024, runs: int = 15) -> dict:
     flops = 2.0 * size ** 3
     return {"gflops_per_s": flops / best / 1e9, "size": size, "threads": threads, "dtype": "float32", "runs": runs,
             "library": f"torch {torch.__version__} (torch.mm)", "statistic": "best of runs"}
+
+
+EMULATED = "emulated (qemu)"
+
+
+def device_machine(facts: dict[str, Any], extra: dict[str, Any], libraries: dict[str, str]) -> dict[str, Any]:
+    """The report's `machine` block for an adb device (device.facts); emulated devices are labelled `emulated (qemu)`."""
+    emulated = bool(facts.get("emulated"))
+    soc = facts.get("soc_model") or facts.get("board_platform") or facts.get("hardware") or "unknown"
+    cores = facts.get("cores") or 1
+    release = facts.get("android_release")
+    if release and not str(release).startswith("debian"):
+        os_name = f"Android {release} (SDK {facts.get('android_sdk')}), kernel {facts.get('kernel')}"
+    else:
+        os_name = f"Linux {facts.get('kernel')} ({release or 'no Android release'})"
+    model = facts.get("model") or "unknown"
+    return {
+        "kind": "device", "execution": EMULATED if emulated else "native",
+        "label": f"device {model} ({soc}), {cores} cores, {facts.get('serial')}" + (f", {EMULATED}" if emulated else ""),
+        "arch": facts.get("machine") or "unknown", "os": os_name, "cpu_model": soc,
+        "logical_cpus": int(cores), "physical_cores": int(cores),
+        "cpu_flags": extra.get("cpu_flags") or [], "governor": extra.get("governor"),
+        "libraries": libraries, "device": facts,
+    }
+NO_CONCLUSIONS = ("emulated (qemu) device: these timings measure an emulator on this host, not a phone; "
+                  "no latency conclusions are drawn from them")

@@ -14,39 +14,30 @@ def _f(x, fmt: str = ".2f", none: str = "n/a") -> str:
     return none if x is None else format(x, fmt)
 
 
-def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
-    """The human report: machine, protocol, latency table, modules beside the paper, parity, targets."""
-    m = report["machine"]
-    p = report["protocol"]
-    peak = report.get("matmul_peak")
-    lines = [f"# lavseg-bench: {m['label']}", "",
-             f"- measured on: **{m['kind']} ({m['execution']})**, {m['cpu_model']}, {m['physical_cores']} physical cores / "
-             f"{m['logical_cpus']} logical, flags {' '.join(m['cpu_flags']) or 'n/a'}, governor {m['governor'] or 'not readable'}",
-             f"- created {report['created']}, commit {(report['git'].get('commit') or 'n/a')[:12]}"
-             + (" (dirty tree)" if report["git"].get("dirty") else ""),
-             f"- libraries: {', '.join(f'{k} {v}' for k, v in m['libraries'].items())}",
-             f"- protocol: {p['warmup']} warm-up runs discarded, {p['runs']} timed runs per target "
-             # Device runners other than Python on the device (benchmark_model, the app) time one target at a time.
-             + (f"interleaved round-robin in blocks of {p['block']}" if p.get("interleaved", True) else "not interleaved")
-             + f", {p['threads']} threads, {p.get('isolation', '')}; inputs: {p.get('inputs', '')}",
-             f"- fp32 matmul peak measured in this run: {_f(peak and peak['gflops_per_s'], '.1f')} GFLOP/s"
-             + (f" (before/after: {', '.join(f'{x:.1f}' for x in peak.get('before_after', []))})" if peak else ""),
-             ""]
-    if report.get("incomplete"):
-        lines += [f"**Incomplete:** {report['incomplete_reason']}", ""]
+def _latency(report: dict) -> list[str]:
+    """One row per target: what ran, latency percentiles, ratios, memory, delegation."""
+    lines: list[str] = []
     lines += ["## Latency", "",
-              "| target | kind | runtime / delegate | threads | prec | p50 ms | p90 | p99 | mean | std | min | fps | x torch fp32 "
+              "| target | kind | runtime / delegate (ours) | threads | prec | p50 ms | p90 | p99 | mean | std | min | fps | x torch fp32 "
               "| GFLOP/s | % peak | cold start ms | peak RSS MB | size MB | non-deleg. ops |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for a in report["artifacts"]:
         lat, rt = a["latency_ms"], a["runtime"]
+        ours = f"{a.get('delegate') or 'n/a'}{', fallback' if a.get('fallback') else ''}"
         lines.append(f"| {a['label']} | {a.get('kind', '')} | {rt.get('runtime', rt['name'])} {rt.get('version', '')} / "
-                     f"{rt.get('delegate', rt.get('provider', ''))} | {rt.get('threads', '')} | {a['precision']} | {lat['p50']:.2f} | "
+                     f"{rt.get('delegate', rt.get('provider', ''))} ({ours}) | {rt.get('threads', '')} | {a['precision']} | "
+                     f"{lat['p50']:.2f} | "
                      f"{lat['p90']:.2f} | {lat['p99']:.2f} | {lat['mean']:.2f} | {lat['std']:.2f} | {lat['min']:.2f} | "
                      f"{lat['fps']:.1f} | {_f(a['ratio_to_baseline'])} | {_f(a['gflops_per_s'], '.1f')} | "
                      f"{_f(a['fraction_of_peak'] and 100 * a['fraction_of_peak'], '.1f')} | {_f(a['cold_start_ms'], '.0f')} | "
                      f"{_f(a['peak_rss_mb'], '.0f')} | {_f(a['size_mb'], '.1f')} | {_f(a['non_delegated_ops'], 'd')} |")
     lines.append("")
+    return lines
+
+
+def _targets(report: dict) -> list[str]:
+    """The issue's targets, measured."""
+    lines: list[str] = []
     if report["targets"]:
         lines += ["## Targets (measured ratios in this run)", "", "| target | preset | measured | bar | met | detail |",
                   "|---|---|---|---|---|---|"]
@@ -54,6 +45,12 @@ def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
             lines.append(f"| {t['name']} | {t['preset']} | {_f(t['measured'], '.3f')} | {t['target']} | "
                          f"{'yes' if t['met'] else '**no**'} | {t['detail']} |")
         lines.append("")
+    return lines
+
+
+def _modules(report: dict) -> list[str]:
+    """Per-module cost beside the paper's, and the module-sum checks."""
+    lines: list[str] = []
     if report["modules"]:
         shares = paper_shares()
         lines += ["## Per-module cost", "",
@@ -79,8 +76,15 @@ def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
                   "the median over rounds. A round is short, so a slow stretch of the shared machine hits parts and whole "
                   "alike; and interference only adds time, per call, so five sub-model calls would collect more of it than "
                   "one whole-model call. The difference of the overall p50s is shown beside it.", ""]
+    return lines
+
+
+def _parity(report: dict) -> list[str]:
+    """The parity gate per whole model."""
+    lines: list[str] = []
     if report["parity"]:
-        lines += ["## Parity on the held-out split (through the benchmarked runtime)", "",
+        where = next(iter(report["parity"].values())).get("where") or "through the benchmarked runtime"
+        lines += [f"## Parity on the held-out split ({where})", "",
                   "| artifact | max abs | SQNR dB | mask agreement IoU | mIoU (float -> artifact) | F (float -> artifact) | gate | passed |",
                   "|---|---|---|---|---|---|---|---|"]
         for label, r in report["parity"].items():
@@ -89,6 +93,12 @@ def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
                          f"{100 * r['float']['miou']:.2f} -> {100 * r['artifact']['miou']:.2f} | {100 * r['float']['f']:.2f} -> "
                          f"{100 * r['artifact']['f']:.2f} | {r['gate']} | {'yes' if r['passed'] else '**no**: ' + r['reason']} |")
         lines.append("")
+    return lines
+
+
+def _scaling(report: dict) -> list[str]:
+    """The interaction-scaling study, when the report carries one."""
+    lines: list[str] = []
     scaling = report.get("extra", {}).get("interaction_scaling")
     if scaling:
         lines += ["## Interaction scaling (reciprocal encoder + fusion decoder vs dense cross-attention)", "",
@@ -99,6 +109,41 @@ def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
         sl = scaling["slopes"]
         lines += ["", "Fitted log-log slopes against the number of pixels H*W (1 = linear, 2 = quadratic): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in sl.items()), ""]
+    return lines
+
+
+def _header(report: dict) -> list[str]:
+    """Machine, commit, libraries, protocol and matmul peak."""
+    m = report["machine"]
+    p = report["protocol"]
+    peak = report.get("matmul_peak")
+    return [f"# lavseg-bench: {m['label']}", "",
+            f"- measured on: **{m['kind']} ({m['execution']})**, {m['cpu_model']}, {m['physical_cores']} physical cores / "
+            f"{m['logical_cpus']} logical, flags {' '.join(m['cpu_flags']) or 'n/a'}, governor {m['governor'] or 'not readable'}",
+            f"- created {report['created']}, commit {(report['git'].get('commit') or 'n/a')[:12]}"
+            + (" (dirty tree)" if report["git"].get("dirty") else ""),
+            f"- libraries: {', '.join(f'{k} {v}' for k, v in m['libraries'].items())}",
+            f"- protocol: runner {p.get('runner', 'host worker')}, delegate asked {p.get('delegate', 'auto')}"
+            + (" (fallback allowed)" if p.get("allow_fallback") else "")
+            + f"; {p['warmup']} warm-up runs discarded, {p['runs']} timed runs per target "
+            # Device runners other than Python on the device (benchmark_model, the app) time one target at a time.
+            + (f"interleaved round-robin in blocks of {p['block']}" if p.get("interleaved", True) else "not interleaved")
+            + f", {p['threads']} threads, {p.get('isolation', '')}; inputs: {p.get('inputs', 'held-out clips or seeded noise')}",
+            f"- fp32 matmul peak measured in this run: {_f(peak and peak['gflops_per_s'], '.1f')} GFLOP/s"
+            + (f" (before/after: {', '.join(f'{x:.1f}' for x in peak.get('before_after', []))})" if peak else ""),
+            ""]
+
+
+def markdown(report: dict, plots: dict[str, str] | None = None) -> str:
+    """The human report: machine, protocol, latency table, modules beside the paper, parity, targets."""
+    lines = _header(report)
+    if report.get("incomplete"):
+        lines += [f"**Incomplete:** {report['incomplete_reason']}", ""]
+    lines += _latency(report)
+    lines += _targets(report)
+    lines += _modules(report)
+    lines += _parity(report)
+    lines += _scaling(report)
     if plots:
         lines += ["## Plots", ""] + [f"![{name}]({path})" for name, path in plots.items()] + [""]
     lines += ["JSON schema: `lightavseg-bench-report` version "
@@ -111,6 +156,106 @@ def _save(fig, dest: Path) -> None:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
+def _latency_stats(a: dict) -> dict:
+    """Box statistics of one row: from its samples, else from its runner's own summary (benchmark_model, the app)."""
+    from matplotlib import cbook
+
+    if a.get("samples_ms"):
+        return {**cbook.boxplot_stats(a["samples_ms"])[0], "label": a["label"]}
+    lat = a["latency_ms"]
+    return {"label": a["label"], "med": lat["p50"], "q1": lat["min"], "q3": lat["p90"], "whislo": lat["min"],
+            "whishi": lat["max"], "fliers": []}
+
+
+def _latency_plot(plt, report: dict, title: str):
+    """Latency per target as boxes (summary-only rows: min, p50, p90, max)."""
+    arts = report["artifacts"]
+    if not arts:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(arts) + 1.5))
+    ax.bxp([_latency_stats(a) for a in arts], orientation="horizontal", showfliers=True)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency per inference, ms (log)")
+    p = report["protocol"]
+    how = "interleaved runs" if p.get("interleaved", True) else "runs"
+    ax.set_title(f"Latency distribution ({p['runs']} {how}, runner {p.get('runner', 'host worker')})\n{title}", fontsize=9)
+    return fig
+
+
+def _modules_plot(plt, report: dict, title: str):
+    """Module shares per (artifact, source) beside the paper's published breakdown."""
+    if not report["modules"]:
+        return None
+    groups = list(dict.fromkeys((r["artifact"], r["source"]) for r in report["modules"]))
+    shares = paper_shares()
+    labels = [f"{a}\n({s})" for a, s in groups] + ["paper: Snapdragon 8 Elite CPU\n(published, not ours)"]
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(labels) + 1.5))
+    left = [0.0] * len(labels)
+    for m in MODULES + ("other",):
+        vals = []
+        for a, s in groups:
+            rows = [r for r in report["modules"] if r["artifact"] == a and r["source"] == s]
+            total = sum(r["time_ms"] for r in rows)
+            row = next((r for r in rows if r["module"] == m), None)
+            vals.append(100 * row["time_ms"] / total if row and total else 0.0)
+        vals.append(100 * shares.get(m, 0.0))
+        ax.barh(labels, vals, left=left, label=m)
+        left = [x + v for x, v in zip(left, vals)]
+    ax.set_xlabel("share of module time, %")
+    ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.set_title(f"Per-module shares, ours vs the paper's published breakdown\n{title}", fontsize=9)
+    return fig
+
+
+def _size_plot(plt, report: dict, title: str):
+    """Whole models: file size vs p50 latency, coloured by held-out mIoU (this run's parity, else the export's)."""
+    pts = [a for a in report["artifacts"] if a["module"] == "model" and a.get("size_mb")]
+    if not pts:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for a in pts:
+        miou = (report["parity"].get(a["label"], {}).get("artifact", {}) or {}).get("miou")
+        if miou is None and a.get("export_parity"):
+            miou = a["export_parity"].get("miou")
+        sc = ax.scatter(a["size_mb"], a["latency_ms"]["p50"], s=60, c=[miou if miou is not None else 0.0],
+                        vmin=0, vmax=1, cmap="viridis", marker="o" if miou is not None else "x")
+        ax.annotate(a["label"] + (f"\nmIoU {100 * miou:.1f}" if miou is not None else "\nmIoU n/a"),
+                    (a["size_mb"], a["latency_ms"]["p50"]), fontsize=6)
+    fig.colorbar(sc, ax=ax, label="held-out mIoU")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("file size, MB (log)")
+    ax.set_ylabel("p50 latency, ms (log)")
+    ax.set_title(f"Size vs latency vs mIoU\n{title}", fontsize=9)
+    return fig
+
+
+def _scaling_plot(plt, report: dict, title: str):
+    """Interaction time against H*W, ours vs dense cross-attention."""
+    scaling = report.get("extra", {}).get("interaction_scaling")
+    if not scaling:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 5))
+    px = [r["size"] ** 2 for r in scaling["rows"]]
+    for key, label in (("ours_ms", "ours: reciprocal encoder + fusion decoder"), ("dense_ms", "dense cross-attention (TPAVI-style)")):
+        ys = [r[key] for r in scaling["rows"]]
+        if all(y is not None for y in ys):
+            ax.plot(px, ys, "o-", label=f"{label} (slope {scaling['slopes'][key.replace('_ms', '_time')]:.2f})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("pixels H*W of the input frame (log)")
+    ax.set_ylabel("time per inference, ms (log)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"Audio-visual interaction scaling\n{title}", fontsize=9)
+    return fig
+
+
+# (name in the Markdown, file suffix, figure maker): host and device reports get the same plots.
+_PLOTS = (("latency distribution", "latency", _latency_plot), ("per-module shares", "modules", _modules_plot),
+          ("size vs latency vs mIoU", "size_latency_miou", _size_plot),
+          ("interaction scaling", "interaction_scaling", _scaling_plot))
+
+
 def plots(report: dict, out: Path, prefix: str = "bench") -> dict[str, str]:
     """Write the PNGs (latency distribution, module shares vs paper, size/latency/mIoU); name -> file name."""
     import matplotlib
@@ -120,83 +265,14 @@ def plots(report: dict, out: Path, prefix: str = "bench") -> dict[str, str]:
 
     written: dict[str, str] = {}
     title = report["machine"]["label"]
-    arts = [a for a in report["artifacts"] if a.get("samples_ms")]
-    if arts:
-        fig, ax = plt.subplots(figsize=(9, 0.45 * len(arts) + 1.5))
-        ax.boxplot([a["samples_ms"] for a in arts], orientation="horizontal", tick_labels=[a["label"] for a in arts], showfliers=True)
-        ax.set_xscale("log")
-        ax.set_xlabel("latency per inference, ms (log)")
-        ax.set_title(f"Latency distribution ({report['protocol']['runs']} interleaved runs)\n{title}", fontsize=9)
-        name = f"{prefix}_latency.png"
-        _save(fig, out / name)
+    for name, suffix, make in _PLOTS:
+        fig = make(plt, report, title)
+        if fig is None:
+            continue
+        file = f"{prefix}_{suffix}.png"
+        _save(fig, out / file)
         plt.close(fig)
-        written["latency distribution"] = name
-    if report["modules"]:
-        groups = []
-        for r in report["modules"]:
-            key = (r["artifact"], r["source"])
-            if key not in groups:
-                groups.append(key)
-        shares = paper_shares()
-        labels = [f"{a}\n({s})" for a, s in groups] + ["paper: Snapdragon 8 Elite CPU\n(published, not ours)"]
-        fig, ax = plt.subplots(figsize=(10, 0.5 * len(labels) + 1.5))
-        left = [0.0] * len(labels)
-        for m in MODULES + ("other",):
-            vals = []
-            for a, s in groups:
-                rows = [r for r in report["modules"] if r["artifact"] == a and r["source"] == s]
-                total = sum(r["time_ms"] for r in rows)
-                row = next((r for r in rows if r["module"] == m), None)
-                vals.append(100 * row["time_ms"] / total if row and total else 0.0)
-            vals.append(100 * shares.get(m, 0.0))
-            ax.barh(labels, vals, left=left, label=m)
-            left = [x + v for x, v in zip(left, vals)]
-        ax.set_xlabel("share of module time, %")
-        ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.25))
-        ax.set_title(f"Per-module shares, ours vs the paper's published breakdown\n{title}", fontsize=9)
-        name = f"{prefix}_modules.png"
-        _save(fig, out / name)
-        plt.close(fig)
-        written["per-module shares"] = name
-    pts = [a for a in report["artifacts"] if a["module"] == "model" and a.get("size_mb")]
-    if pts:
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for a in pts:
-            miou = (report["parity"].get(a["label"], {}).get("artifact", {}) or {}).get("miou")
-            if miou is None and a.get("export_parity"):
-                miou = a["export_parity"].get("miou")
-            sc = ax.scatter(a["size_mb"], a["latency_ms"]["p50"], s=60, c=[miou if miou is not None else 0.0],
-                            vmin=0, vmax=1, cmap="viridis", marker="o" if miou is not None else "x")
-            ax.annotate(a["label"] + (f"\nmIoU {100 * miou:.1f}" if miou is not None else "\nmIoU n/a"),
-                        (a["size_mb"], a["latency_ms"]["p50"]), fontsize=6)
-        fig.colorbar(sc, ax=ax, label="held-out mIoU")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("file size, MB (log)")
-        ax.set_ylabel("p50 latency, ms (log)")
-        ax.set_title(f"Size vs latency vs mIoU\n{title}", fontsize=9)
-        name = f"{prefix}_size_latency_miou.png"
-        _save(fig, out / name)
-        plt.close(fig)
-        written["size vs latency vs mIoU"] = name
-    scaling = report.get("extra", {}).get("interaction_scaling")
-    if scaling:
-        fig, ax = plt.subplots(figsize=(7, 5))
-        px = [r["size"] ** 2 for r in scaling["rows"]]
-        for key, label in (("ours_ms", "ours: reciprocal encoder + fusion decoder"), ("dense_ms", "dense cross-attention (TPAVI-style)")):
-            ys = [r[key] for r in scaling["rows"]]
-            if all(y is not None for y in ys):
-                ax.plot(px, ys, "o-", label=f"{label} (slope {scaling['slopes'][key.replace('_ms', '_time')]:.2f})")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("pixels H*W of the input frame (log)")
-        ax.set_ylabel("time per inference, ms (log)")
-        ax.legend(fontsize=7)
-        ax.set_title(f"Audio-visual interaction scaling\n{title}", fontsize=9)
-        name = f"{prefix}_interaction_scaling.png"
-        _save(fig, out / name)
-        plt.close(fig)
-        written["interaction scaling"] = name
+        written[name] = file
     return written
 
 

@@ -14,7 +14,9 @@ __all__ = ["REPORT_SCHEMA", "REPORT_SCHEMA_VERSION", "ReportSchemaError", "valid
            "MACHINE_KINDS", "EXECUTIONS", "MODULE_NAMES", "MODULE_SOURCES"]
 
 REPORT_SCHEMA = "lightavseg-bench-report"
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+# Version 2: host and device rows carry the same fields (one assembler); protocol.delegate is the asked delegate for
+# every runner (device reports of version 1 called it protocol.delegate_requested). See SCHEMA.md.
 
 MACHINE_KINDS = ("host", "device")
 EXECUTIONS = ("native", "emulated (qemu)")
@@ -77,6 +79,18 @@ def _check_machine(m: dict[str, Any]) -> None:
     _check(m, "cpu_flags", list, w)
     _check(m, "governor", _OPT_STR, w)
     _check(m, "libraries", dict, w)
+
+
+def _check_artifact_v2(a: dict[str, Any], where: str) -> None:
+    """Fields every row has since version 2, whichever runner measured it."""
+    _check(a, "kind", str, where)
+    _check(a, "delegate", _OPT_STR, where)
+    _check(a, "fallback", (dict, type(None)), where)
+    _check(a, "samples_ms", (list, type(None)), where)
+    _check(a, "cold_start_breakdown_ms", (dict, type(None)), where)
+    _check(a, "baseline", _OPT_STR, where)
+    _check(a, "non_delegated_by_op", (dict, type(None)), where)
+    _check(a, "export_parity", (dict, type(None)), where)
 
 
 def _check_artifact(a: dict[str, Any], where: str) -> None:
@@ -145,6 +159,12 @@ def validate_report(d: dict) -> None:
     for k in ("warmup", "runs", "block", "threads"):
         _check(proto, k, int, "protocol")
     _check(proto, "baseline", _OPT_STR, "protocol")
+    if version >= 2:
+        _check(proto, "interleaved", bool, "protocol")
+        _check(proto, "isolation", str, "protocol")
+        _check(proto, "runner", str, "protocol")
+        _check(proto, "delegate", str, "protocol")
+        _check(proto, "allow_fallback", bool, "protocol")
     peak = _check(d, "matmul_peak", (dict, type(None)), "")
     if peak is not None:
         _check(peak, "gflops_per_s", _NUM, "matmul_peak")
@@ -155,6 +175,8 @@ def validate_report(d: dict) -> None:
         if not isinstance(a, dict):
             raise ReportSchemaError(f"bench report: field 'artifacts[{i}]' must be dict, got {type(a).__name__}")
         _check_artifact(a, f"artifacts[{i}]")
+        if version >= 2:
+            _check_artifact_v2(a, f"artifacts[{i}]")
     for key, check in (("modules", _check_module_row), ("module_sums", _check_module_sum)):
         rows = _check(d, key, list, "")
         for i, r in enumerate(rows):

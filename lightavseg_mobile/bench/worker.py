@@ -1,6 +1,6 @@
 """One benchmark target in its own process: load, run once (cold start), then time runs on request.
 
-Started by `bench.host.Worker` as `python -m lightavseg_mobile.bench.worker SPEC_JSON`. It speaks
+Started by `bench.runners.host_worker.Worker` as `python -m lightavseg_mobile.bench.worker SPEC_JSON`. It speaks
 one JSON object per line on its original stdout; everything libraries print goes to stderr.
 Each artifact lives in its own process so that its peak RSS and cold start are its own, and so
 that runtimes' thread pools never compete: only one worker computes at a time.
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     from ..errors import UserError
-    from .protocol import process_peak_rss_mb
+    from ..runtime.timing import process_peak_rss_mb
 
     spec = json.loads(argv[0])
     try:

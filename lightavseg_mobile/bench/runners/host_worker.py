@@ -1,4 +1,4 @@
-"""Host-side orchestration: one worker process per target, runs interleaved round-robin across workers."""
+"""The host runner's process side: one worker subprocess per target (bench.worker), runs interleaved across workers."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import UserError
+from ...errors import UserError
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+_REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class WorkerError(UserError):
