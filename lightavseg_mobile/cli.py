@@ -2,21 +2,20 @@
 
 User mistakes end as one line `error: ...` on stderr with a non-zero exit code,
 never a traceback; Ctrl-C ends with exit 130 (lavseg-export: 2, its "nothing published" code) after whatever
-was finished is kept.
+was finished is kept. Every command is quiet unless --verbose: library warnings and converter output go to
+~/.cache/lightavseg/logs/COMMAND.log (see `console`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .data.heldout import DEFAULT_HELDOUT
-from .console import guard as _guard
+from .console import Parser, guard as _guard
 from .errors import UserError
-
 
 
 def _exit(fn: Callable[[list[str] | None], int]) -> Callable[[], None]:
@@ -31,12 +30,12 @@ def _emit(obj: dict, as_json: bool, human: Callable[[dict], str]) -> None:
 
 
 # ---------------------------------------------------------------- lavseg-info
-@_guard
+@_guard(command="lavseg-info")
 def info(argv: list[str] | None) -> int:
     """lavseg-info: parameters and FLOPs per top-level module."""
     from .presets import PRESETS
 
-    ap = argparse.ArgumentParser(prog="lavseg-info", description="Parameters and FLOPs of a LightAVSeg preset, per top-level module.")
+    ap = Parser(prog="lavseg-info", description="Parameters and FLOPs of a LightAVSeg preset, per top-level module.")
     ap.add_argument("--preset", default="lightavseg", help=f"preset name ({', '.join(PRESETS)}); default lightavseg")
     ap.add_argument("--checkpoint", help="also validate and describe this checkpoint (its preset must match --preset)")
     ap.add_argument("--image-size", type=int, default=None, help="frame size for FLOPs (multiple of 32); default: the preset's")
@@ -81,14 +80,14 @@ def info(argv: list[str] | None) -> int:
 
 
 # ---------------------------------------------------------------- lavseg-train
-@_guard
+@_guard(command="lavseg-train")
 def train(argv: list[str] | None) -> int:
     """lavseg-train: train the audio encoder (stage audio) or the segmentation model (stage seg)."""
     from .presets import PRESETS
     from .train.config import TrainConfig
 
     d = TrainConfig()
-    ap = argparse.ArgumentParser(prog="lavseg-train", description="Train LightAVSeg on AVSBench-layout data (S4, MS3 or the synthetic set).")
+    ap = Parser(prog="lavseg-train", description="Train LightAVSeg on AVSBench-layout data (S4, MS3 or the synthetic set).")
     ap.add_argument("--preset", default=d.preset, help=f"preset ({', '.join(PRESETS)})")
     ap.add_argument("--data", required=True, help="dataset root in AVSBench layout (s4_meta_data.csv or ms3_meta_data.csv inside)")
     ap.add_argument("--format", choices=["ms3", "s4"], default=None, help="dataset layout; detected from the meta csv when omitted")
@@ -140,10 +139,10 @@ def train(argv: list[str] | None) -> int:
 
 
 # ---------------------------------------------------------------- lavseg-eval
-@_guard
+@_guard(command="lavseg-eval")
 def evaluate_cmd(argv: list[str] | None) -> int:
     """lavseg-eval: J (mIoU) and F of a checkpoint on a dataset split."""
-    ap = argparse.ArgumentParser(prog="lavseg-eval", description="Evaluate a checkpoint: mIoU (J) and F-score on an AVSBench-layout split.")
+    ap = Parser(prog="lavseg-eval", description="Evaluate a checkpoint: mIoU (J) and F-score on an AVSBench-layout split.")
     ap.add_argument("checkpoint", nargs="?", default=None, help="checkpoint file (default: the shipped checkpoint of --preset)")
     ap.add_argument("--preset", default="lightavseg", help="preset of the shipped checkpoint to use when no CHECKPOINT is given")
     ap.add_argument("--data", default=str(DEFAULT_HELDOUT), help="dataset root (default: the shipped held-out synthetic set)")
@@ -153,46 +152,27 @@ def evaluate_cmd(argv: list[str] | None) -> int:
     ap.add_argument("--report", help="write a Markdown report with PNG overlays into this folder")
     ap.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = ap.parse_args(argv)
-    result = run_eval(args.checkpoint, args.preset, args.data, args.split, args.format, args.audio_checks, args.report)
+
+    from .evaluate import DEMO_PREVIEW_CLIPS, run_eval
+
+    run = run_eval(args.checkpoint, args.preset, args.data, args.split, args.format, args.audio_checks,
+                   preview_clips=DEMO_PREVIEW_CLIPS if args.report else 0)
+    result = _with_report(run, args.report)
     _emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if not isinstance(v, dict)))
     return 0
 
 
-def run_eval(checkpoint: str | None, preset: str, data: str, split: str, fmt: str | None, audio_checks: bool, report: str | None) -> dict:
-    """Evaluate a checkpoint (or the shipped one) and optionally write the report; returns the result dict."""
-    import torch
+def _with_report(run, folder: str | None) -> dict:  # noqa: ANN001 - evaluate.EvalRun, imported lazily
+    """The run's result, plus the path of its report when `folder` is given."""
+    if not folder:
+        return run.result
+    from .report import write_eval_report
 
-    from .checkpoint import load_checkpoint, shipped_checkpoint
-    from .evaluate import ImageContract, audio_checks as run_audio_checks, evaluate, predict_clip, torch_predictor
-    from .data.heldout import load_split
-
-    path = Path(checkpoint) if checkpoint else shipped_checkpoint(preset)
-    ckpt = load_checkpoint(path)
-    p = ckpt.preset
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = ckpt.build_model().for_inference()
-    contract = ImageContract(p.image_size, p.mean, p.std)
-    clips = load_split(data, split, p.image_size, fmt)
-    if not clips:
-        raise UserError(f"split {split!r} of {data} has no clips")
-    predict = torch_predictor(model)
-    result: dict = {"checkpoint": str(path), "checkpoint_sha256": ckpt.sha256, "preset": p.name, "data": str(data), "split": split,
-                    "clips": len(clips)}
-    result.update(run_audio_checks(predict, clips, contract) if audio_checks else evaluate(predict, clips, contract, progress=True))
-    if report:
-        from .report.eval_report import write_eval_report
-
-        shown = []
-        for clip in clips[:8]:
-            shown.append((clip.name, clip.frames, predict_clip(predict, clip, contract), clip.masks))
-        metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))}
-        result["report"] = str(write_eval_report(Path(report), f"LightAVSeg evaluation: {p.name} on {Path(data).name}/{split}",
-                                                 metrics, shown))
-    return result
+    return {**run.result, "report": str(write_eval_report(Path(folder), run.title, run.metrics(), run.preview))}
 
 
 # ---------------------------------------------------------------- lavseg-data
-@_guard
+@_guard(command="lavseg-data")
 def data(argv: list[str] | None) -> int:
     """lavseg-data: write the synthetic set, inspect a dataset."""
     from .data.cli_data import main as data_cli
@@ -203,7 +183,7 @@ def data(argv: list[str] | None) -> int:
 # ---------------------------------------------------------------- lavseg-export / lavseg-bench
 # Exit 2 on Ctrl-C, not 130: lavseg-export's contract is that every run that publishes nothing ends with 2
 # (3 for parity), so a supervising script needs one check for "no new artifacts".
-@_guard(interrupt_exit=2)
+@_guard(command="lavseg-export", interrupt_exit=2)
 def export(argv: list[str] | None) -> int:
     """lavseg-export: ONNX / TFLite artifacts, fp32 and int8, with the parity gate."""
     from .export.cli_export import main as export_cli
@@ -211,7 +191,7 @@ def export(argv: list[str] | None) -> int:
     return export_cli(argv)
 
 
-@_guard
+@_guard(command="lavseg-bench")
 def bench(argv: list[str] | None) -> int:
     """lavseg-bench: latency, parity and per-module cost on the host or an adb device."""
     from .bench.cli_bench import main as bench_cli
@@ -220,15 +200,18 @@ def bench(argv: list[str] | None) -> int:
 
 
 # ---------------------------------------------------------------- lavseg-demo
-@_guard
+@_guard(command="lavseg-demo")
 def demo(argv: list[str] | None) -> int:
     """lavseg-demo: evaluate the shipped model on the shipped held-out clips and write the report."""
-    ap = argparse.ArgumentParser(prog="lavseg-demo", description="Run the main job on the shipped model and data and print where the report is.")
+    ap = Parser(prog="lavseg-demo", description="Run the main job on the shipped model and data and print where the report is.")
     ap.add_argument("--preset", default="lightavseg", help="shipped checkpoint to use (default lightavseg)")
     ap.add_argument("--out", default="reports/demo", help="report folder (default reports/demo)")
     ap.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = ap.parse_args(argv)
-    result = run_eval(None, args.preset, str(DEFAULT_HELDOUT), "test", None, True, args.out)
+
+    from .evaluate import run_demo
+
+    result = _with_report(run_demo(args.preset), args.out)
     _emit(result, args.json, lambda r: (f"mIoU (J) {r['miou']:.3f}  F {r['f']:.3f}  mIoU with swapped audio {r['miou_audio_swapped']:.3f}\n"
                                         f"report: {r['report']}"))
     return 0

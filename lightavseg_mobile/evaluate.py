@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .data.clip import Clip
+from .data.heldout import DEFAULT_HELDOUT
 from .data.preprocess import frames_to_input
+from .errors import UserError
 from .metrics import TaskMetrics
 
 # (frame float32 [B,3,H,W], logmel float32 [B,1,96,64]) -> mask logits float32 [B,1,H,W]
@@ -117,3 +120,54 @@ def audio_checks(predict: Predictor, clips: Sequence[Clip], contract: ImageContr
             silent_fg_area_with_donor_audio=float(np.mean(donor_area)) if donor_area else float("nan"),
         )
     return out
+
+
+# (clip name, frames [T,H,W,3] uint8, mask logits [T,H,W], masks [T,H,W] or None): what an evaluation report shows.
+Preview = tuple[str, np.ndarray, np.ndarray, np.ndarray | None]
+
+
+@dataclass
+class EvalRun:
+    """One evaluation of a checkpoint: the result dict, plus the clips a report shows."""
+
+    result: dict
+    title: str
+    preview: list[Preview] = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        """The scalar metrics of the result (what a report tabulates)."""
+        return {k: v for k, v in self.result.items() if isinstance(v, (int, float))}
+
+
+def run_eval(checkpoint: str | Path | None, preset: str, data: str | Path, split: str, fmt: str | None,
+             with_audio_checks: bool, preview_clips: int = 0) -> EvalRun:
+    """Evaluate a checkpoint (or the shipped one of `preset`) on a split; keep the first `preview_clips` for a report."""
+    import torch
+
+    from .checkpoint import load_checkpoint, shipped_checkpoint
+    from .data.heldout import load_split
+
+    path = Path(checkpoint) if checkpoint else shipped_checkpoint(preset)
+    ckpt = load_checkpoint(path)
+    p = ckpt.preset
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = ckpt.build_model().for_inference()
+    contract = ImageContract(p.image_size, p.mean, p.std)
+    clips = load_split(data, split, p.image_size, fmt)
+    if not clips:
+        raise UserError(f"split {split!r} of {data} has no clips")
+    predict = torch_predictor(model)
+    result: dict = {"checkpoint": str(path), "checkpoint_sha256": ckpt.sha256, "preset": p.name, "data": str(data),
+                    "split": split, "clips": len(clips)}
+    result.update(audio_checks(predict, clips, contract) if with_audio_checks
+                  else evaluate(predict, clips, contract, progress=True))
+    preview = [(c.name, c.frames, predict_clip(predict, c, contract), c.masks) for c in clips[:preview_clips]]
+    return EvalRun(result, f"LightAVSeg evaluation: {p.name} on {Path(data).name}/{split}", preview)
+
+
+DEMO_PREVIEW_CLIPS = 8
+
+
+def run_demo(preset: str = "lightavseg") -> EvalRun:
+    """The demo: the shipped checkpoint of `preset` on the shipped held-out test split, with the audio checks."""
+    return run_eval(None, preset, DEFAULT_HELDOUT, "test", None, True, preview_clips=DEMO_PREVIEW_CLIPS)
