@@ -13,7 +13,7 @@ from torch import nn
 
 from lightavseg_mobile.errors import ParityError
 from lightavseg_mobile.data import heldout
-from lightavseg_mobile.export import pipeline
+from lightavseg_mobile.export import onnx_export, pipeline
 from lightavseg_mobile.artifact.manifest import load_manifest
 from lightavseg_mobile.export.onnx_export import export_onnx_fp32
 from lightavseg_mobile.export.strip_check import alignment_check, count_params
@@ -185,7 +185,7 @@ def test_failing_gate_goes_to_failed_and_exits_3(exported, tiny_ckpt, tmp_path, 
         shutil.copy(exported / "lightavseg-tiny.fp32.onnx", dest)
         return {"opset": 18}
 
-    monkeypatch.setattr(pipeline, "export_onnx_fp32", reuse)
+    monkeypatch.setattr(onnx_export, "export_onnx_fp32", reuse)
     out = tmp_path / "exports"
     strict = Thresholds(fp32_max_abs=0.0, fp32_rel=0.0)  # no fp32 runtime is bit-exact with torch
     req = pipeline.ExportRequest(checkpoint=tiny_ckpt, formats=("onnx",), out=out, max_heldout_clips=1, thresholds=strict)
@@ -208,7 +208,7 @@ def test_failing_gate_goes_to_failed_and_exits_3(exported, tiny_ckpt, tmp_path, 
 def test_failing_int8_gate_names_the_module_that_lost_most(exported, tiny_ckpt, small_recipe, tmp_path, monkeypatch):
     # A gate no int8 artifact can pass (mIoU must *rise* by 100 points) forces the diagnosis path: the int8
     # sub-models are built with the whole model's quantization settings and their SQNR names the culprit.
-    real_export = pipeline.export_onnx_fp32
+    real_export = onnx_export.export_onnx_fp32
 
     def reuse_whole(module, args, in_names, out_names, dest):
         if dest.name == "lightavseg-tiny.fp32.onnx":  # the whole model was converted above already
@@ -216,7 +216,7 @@ def test_failing_int8_gate_names_the_module_that_lost_most(exported, tiny_ckpt, 
             return {"opset": 18}
         return real_export(module, args, in_names, out_names, dest)
 
-    monkeypatch.setattr(pipeline, "export_onnx_fp32", reuse_whole)
+    monkeypatch.setattr(onnx_export, "export_onnx_fp32", reuse_whole)
     out = tmp_path / "exports"
     req = pipeline.ExportRequest(checkpoint=tiny_ckpt, formats=("onnx",), recipes=(str(small_recipe),), out=out,
                                  max_heldout_clips=1, thresholds=Thresholds(int8_miou_drop=-1.0))

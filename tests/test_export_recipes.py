@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from lightavseg_mobile.errors import CheckpointError, UserError
-from lightavseg_mobile.export import cli_export, pipeline
-from lightavseg_mobile.export.onnx_export import ConverterError
+from lightavseg_mobile.export import cli_export, onnx_export, pipeline
+from lightavseg_mobile.export.errors import ConverterError
 from lightavseg_mobile.export.recipes import DEFAULT_RECIPES, RecipeError, available_recipes, load_recipe, parse_recipe
 
 GOOD = {"name": "r", "backend": "ort-static", "scheme": "w8a8", "calibration": {"method": "percentile"}}
@@ -142,7 +142,7 @@ def test_faults_during_conversion_leave_nothing(fault, expected, tiny_ckpt, tmp_
             os.kill(os.getpid(), signal.SIGTERM)  # a supervisor stopping the job: unwinds like Ctrl-C
         raise fault
 
-    monkeypatch.setattr(pipeline, "export_onnx_fp32", boom)
+    monkeypatch.setattr(onnx_export, "export_onnx_fp32", boom)
     if expected is None:
         with pytest.raises(KeyboardInterrupt):
             pipeline.run_export(_req(tiny_ckpt, out))

@@ -10,7 +10,7 @@ import torch
 
 from lightavseg_mobile.model import graphs as graph
 from lightavseg_mobile.artifact.manifest import Manifest, artifact_sha256, manifest_path
-from lightavseg_mobile.export.pipeline import _tflite_specs
+from lightavseg_mobile.export.formats import tflite_specs
 from lightavseg_mobile.export.recipes import load_recipe
 from lightavseg_mobile.export.strip_check import alignment_check, count_params
 from lightavseg_mobile.export.tflite_export import export_tflite_fp32, export_tflite_pt2e, quantize_tflite_aiq
@@ -36,7 +36,7 @@ def _inputs(n: int) -> list[torch.Tensor]:
 
 def _publish(path: Path, module, precision: str) -> Manifest:
     x = _inputs(1)[0]
-    ins, outs = _tflite_specs(path, ["decoder_map"], ["mask_logits"], [list(x.shape)], [[1, 1, 224, 224]])
+    ins, outs = tflite_specs(path, ["decoder_map"], ["mask_logits"], [list(x.shape)], [[1, 1, 224, 224]])
     man = Manifest(artifact_file=path.name, artifact_sha256=artifact_sha256(path), artifact_size=path.stat().st_size,
                    format="tflite", precision=precision, preset="lightavseg-tiny", module="seg_head", inputs=ins,
                    outputs=outs, preprocessing={}, format_details={"signature_key": "serving_default"})
@@ -88,21 +88,21 @@ def test_fp32_pt2e_and_aiq_run_in_litert(head, tmp_path):
     assert all(size < fp32.stat().st_size for size in sizes.values()), sizes
 
 
-def seeded_head() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
-    """The seg_head sub-model of a seeded lightavseg-tiny and one input (a builder a spawned child can import)."""
+def seeded_head() -> tuple[torch.nn.Module, list[str], tuple[torch.Tensor, ...]]:
+    """The seg_head sub-model of a seeded lightavseg-tiny, its input name and one input (a builder a spawned child can import)."""
     torch.manual_seed(0)
-    return graph.part(create_model("lightavseg-tiny").for_inference(), "seg_head"), (_inputs(1)[0],)
+    return graph.part(create_model("lightavseg-tiny").for_inference(), "seg_head"), ["decoder_map"], (_inputs(1)[0],)
 
 
 def test_background_pt2e_conversion_matches_and_stops_cleanly(head, tmp_path):
     # lavseg-export starts PT2E in a second process that rebuilds the graph; its result must be what an
     # in-process conversion gives, and close() (errors, Ctrl-C) must stop the child before it writes anything.
-    from lightavseg_mobile.export.pipeline import _BackgroundPT2E
+    from lightavseg_mobile.export.background import BackgroundQuantizer
 
     recipe = load_recipe("tflite-pt2e-w8a8")
     xs = _inputs(4)
-    samples = [(x.numpy(),) for x in xs]
-    bg = _BackgroundPT2E(jobs=2)
+    samples = [{"decoder_map": x.numpy()} for x in xs]
+    bg = BackgroundQuantizer(jobs=2)
     dest = tmp_path / "bg.tflite"
     bg.start("bg", seeded_head, (), dest, recipe, samples)
     try:
@@ -111,7 +111,7 @@ def test_background_pt2e_conversion_matches_and_stops_cleanly(head, tmp_path):
         bg.close()
     assert details["calibration_frames"] == 4 and dest.is_file()
     inline = tmp_path / "inline.tflite"
-    module, args = seeded_head()
+    module, _, args = seeded_head()
     export_tflite_pt2e(module, args, inline, recipe, [(x,) for x in xs])
     for p in (dest, inline):
         _publish(p, head, "int8")
@@ -119,12 +119,12 @@ def test_background_pt2e_conversion_matches_and_stops_cleanly(head, tmp_path):
     assert sqnr_db(_run(inline, xs), _run(dest, xs)) > 40.0
 
     stopped = tmp_path / "stopped.tflite"
-    bg = _BackgroundPT2E(jobs=2)
+    bg = BackgroundQuantizer(jobs=2)
     bg.start("stop", seeded_head, (), stopped, recipe, samples)
     procs = list(bg.pool._processes.values())
     bg.close()
     assert procs and not any(p.is_alive() for p in procs) and not stopped.exists()
-    assert _BackgroundPT2E(jobs=1).result("anything") is None
+    assert BackgroundQuantizer(jobs=1).result("anything") is None
 
 
 def test_background_close_reaps_a_child_that_is_still_starting():
@@ -134,11 +134,11 @@ def test_background_close_reaps_a_child_that_is_still_starting():
     import time
     from concurrent.futures import ProcessPoolExecutor
 
-    from lightavseg_mobile.export.pipeline import _BackgroundPT2E
+    from lightavseg_mobile.export.background import BackgroundQuantizer
 
     alive = 0
     for _ in range(40):
-        bg = _BackgroundPT2E(jobs=2)
+        bg = BackgroundQuantizer(jobs=2)
         bg.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         bg.futures["sleep"] = bg.pool.submit(time.sleep, 60)
         procs = list(bg.pool._processes.values())

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..console import library_output
+from .backends import Samples, Source
+from .errors import ConverterError, first_line
 from .recipes import Recipe
 
 OPSET = 18
+__all__ = ["ConverterError", "OPSET", "export_onnx_fp32", "node_module_map", "nodes_of_modules", "entropy_ranges",
+           "quantize_onnx", "quantize_source"]
 
-class ConverterError(UserError):
-    """A converter rejected the model or an op in it."""
 
 def export_onnx_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], input_names: Sequence[str],
                      output_names: Sequence[str], dest: Path) -> dict:
@@ -31,27 +31,25 @@ def export_onnx_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], in
 
     raw = dest.with_suffix(".raw.onnx")
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with library_output():
             torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
                               opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
     except Exception as exc:  # the exporter raises many types; the user gets one line
-        raise ConverterError(f"torch.onnx.export rejected the model: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ConverterError(f"torch.onnx.export rejected the model: {type(exc).__name__}: {first_line(exc)}") from None
     model = onnx.load(str(raw))
     names = node_module_map(model)
     simplified, simplifier = _simplify(model)
     try:
         onnx.checker.check_model(simplified, full_check=True)
     except Exception as exc:
-        raise ConverterError(f"onnx.checker rejected the exported model: {_first_line(exc)}") from None
+        raise ConverterError(f"onnx.checker rejected the exported model: {first_line(exc)}") from None
     onnx.save(simplified, str(dest))
     raw.unlink(missing_ok=True)
     dest.with_suffix(".names.json").write_text(json.dumps(names, indent=0, sort_keys=True))
     return {"opset": OPSET, "ir_version": int(simplified.ir_version), "exporter": "torch.onnx.export(dynamo=True)",
             "simplifier": simplifier, "nodes": len(simplified.graph.node)}
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+
 
 def node_module_map(model) -> dict[str, str]:
     """ONNX node name -> path of the innermost torch module that produced it (from `pkg.torch.onnx.name_scopes`)."""
@@ -75,7 +73,7 @@ def _simplify(model):
     try:
         import onnxsim
 
-        with contextlib.redirect_stdout(io.StringIO()):
+        with library_output():
             simplified, ok = onnxsim.simplify(model)
         if ok:
             return simplified, "onnxsim"
@@ -84,10 +82,12 @@ def _simplify(model):
     try:
         import onnxslim
 
-        with contextlib.redirect_stdout(io.StringIO()):
+        with library_output():
             return onnxslim.slim(model), "onnxslim"
     except Exception:
         return model, "none"
+
+
 
 def nodes_of_modules(names: dict[str, str], modules: Iterable[str]) -> list[str]:
     """ONNX node names whose torch module path starts with any top-level module in `modules`."""
@@ -110,14 +110,14 @@ def entropy_ranges(model_path: Path, feeds: list[dict[str, np.ndarray]], num_bin
 
     with tempfile.TemporaryDirectory(prefix="lavseg-entropy-") as tmp:
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with library_output():
                 calib = create_calibrator(Path(model_path), None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                           calibrate_method=CalibrationMethod.Entropy,
                                           extra_options={"num_bins": num_bins, "num_quantized_bins": num_quantized_bins})
                 calib.collect_data(_Reader(feeds))
                 data = calib.compute_data()
         except Exception as exc:
-            raise ConverterError(f"onnxruntime entropy calibration failed: {type(exc).__name__}: {_first_line(exc)}") from None
+            raise ConverterError(f"onnxruntime entropy calibration failed: {type(exc).__name__}: {first_line(exc)}") from None
         del calib
     return {name: (float(np.asarray(v.range_value[0]).ravel()[0]), float(np.asarray(v.range_value[1]).ravel()[0]))
             for name, v in data.data.items()}
@@ -135,6 +135,8 @@ class _Reader:
     def rewind(self) -> None:  # pragma: no cover - ORT only calls it for some methods
         pass
 
+
+
 def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[str, np.ndarray]]) -> dict:
     """ORT static QDQ quantization of an fp32 ONNX file after quant_pre_process; returns format details."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -142,10 +144,10 @@ def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[
 
     pre = dest.with_suffix(".pre.onnx")
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with library_output():
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
     except Exception as exc:
-        raise ConverterError(f"onnxruntime quant_pre_process failed: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ConverterError(f"onnxruntime quant_pre_process failed: {type(exc).__name__}: {first_line(exc)}") from None
     names_file = fp32_path.with_suffix(".names.json")
     names = json.loads(names_file.read_text()) if names_file.is_file() else {}
     exclude = nodes_of_modules(names, recipe.keep_float) if recipe.keep_float else []
@@ -162,12 +164,12 @@ def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[
                                          for name, (lo, hi) in entropy_ranges(pre, feeds).items()}
     act = QuantType.QUInt8 if recipe.activation_dtype == "uint8" else QuantType.QInt8
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with library_output():
             quantize_static(str(pre), str(dest), _Reader(feeds), quant_format=QuantFormat.QDQ,
                             per_channel=recipe.per_channel, activation_type=act, weight_type=QuantType.QInt8,
                             calibrate_method=method, nodes_to_exclude=exclude, extra_options=extra)
     except Exception as exc:
-        raise ConverterError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ConverterError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {first_line(exc)}") from None
     finally:
         pre.unlink(missing_ok=True)
         for leftover in dest.parent.glob("augmented_model*.onnx"):
@@ -177,3 +179,10 @@ def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[
     model = onnx.load(str(dest))
     return {"opset": OPSET, "ir_version": int(model.ir_version), "quantizer": "onnxruntime.quantize_static QDQ",
             "excluded_nodes": len(exclude), "nodes": len(model.graph.node)}
+
+
+def quantize_source(source: Source, dest: Path, recipe: Recipe, calibration: Samples) -> dict:
+    """The `ort-static` backend entry: `quantize_onnx` of the fp32 artifact, leaving `source.fp32_modules` in fp32."""
+    if tuple(recipe.keep_float) != source.fp32_modules:
+        recipe = replace(recipe, keep_float=source.fp32_modules)
+    return quantize_onnx(source.fp32_path, dest, recipe, [dict(s) for s in calibration])

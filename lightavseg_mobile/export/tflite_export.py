@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .onnx_export import ConverterError, _first_line
+from ..console import library_output
 from ..model import graphs as graph
+from .backends import Samples, Source
+from .errors import ConverterError, first_line
 from .recipes import Recipe
 
 SIGNATURE = "serving_default"
-
-
-@contextlib.contextmanager
-def _silenced():
-    """Swallow the converters' progress chatter (our stages report progress themselves)."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
 
 
 def export_tflite_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], dest: Path) -> dict:
@@ -28,11 +21,11 @@ def export_tflite_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
     import litert_torch
 
     try:
-        with _silenced():
+        with library_output():
             edge = litert_torch.convert(module.eval(), args)
             edge.export(str(dest))
     except Exception as exc:
-        raise ConverterError(f"litert-torch rejected the model: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ConverterError(f"litert-torch rejected the model: {type(exc).__name__}: {first_line(exc)}") from None
     return {"converter": "litert_torch.convert", "signature": SIGNATURE, **_schema(dest)}
 
 
@@ -49,7 +42,7 @@ def export_tflite_pt2e(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     try:
-        with _silenced():
+        with library_output():
             program = torch.export.export(module.eval(), args, strict=True)
             quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=recipe.per_channel))
             prepared = prepare_pt2e(graph.conv_weight_buffers_as_parameters(program.module()), quantizer)
@@ -57,12 +50,16 @@ def export_tflite_pt2e(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
                 for sample in calibration:
                     prepared(*sample)
             converted = convert_pt2e(prepared, fold_quantize=False)
+            # An exported graph module refuses .eval() ("not supported yet") and reports training=True, so
+            # litert-torch warns "converted in training mode". The graph was traced from an eval-mode module
+            # (dropout/batch norm already in their eval form): only the flag is wrong, so set it directly.
+            torch.nn.Module.train(converted, False)
             edge = litert_torch.convert(converted, args, quant_config=QuantConfig(pt2e_quantizer=quantizer))
             edge.export(str(dest))
     except ConverterError:
         raise
     except Exception as exc:
-        raise ConverterError(f"PT2E int8 conversion failed: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ConverterError(f"PT2E int8 conversion failed: {type(exc).__name__}: {first_line(exc)}") from None
     return {"converter": "torch.export(strict=True) + torchao prepare/convert_pt2e + litert_torch PT2EQuantizer",
             "signature": SIGNATURE, "calibration_frames": len(calibration), **_schema(dest)}
 
@@ -75,12 +72,12 @@ def quantize_tflite_aiq(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list
     build = {"static_wi8_ai8": aiq_recipe.static_wi8_ai8, "dynamic_wi8_afp32": aiq_recipe.dynamic_wi8_afp32,
              "weight_only_wi8_afp32": aiq_recipe.weight_only_wi8_afp32}[recipe.scheme]
     try:
-        with _silenced():
+        with library_output():
             q = aiq.Quantizer(str(fp32_path), build())
             calib = q.calibrate({SIGNATURE: feeds}, num_threads=1) if q.need_calibration else None
             result = q.quantize(calib, enable_progress_report=False)
     except Exception as exc:
-        raise ConverterError(f"ai-edge-quantizer {recipe.scheme} failed: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ConverterError(f"ai-edge-quantizer {recipe.scheme} failed: {type(exc).__name__}: {first_line(exc)}") from None
     dest.write_bytes(bytes(result.quantized_model))
     return {"converter": f"ai-edge-quantizer {recipe.scheme}", "signature": SIGNATURE,
             "calibration_frames": len(feeds) if calib is not None else 0, **_schema(dest)}
@@ -110,3 +107,15 @@ def signature_io(path: Path) -> tuple[list[dict], list[dict]]:
         return out
 
     return rows(runner.get_input_details()), rows(runner.get_output_details())
+
+
+def pt2e_source(source: Source, dest: Path, recipe: Recipe, calibration: Samples) -> dict:
+    """The `pt2e` backend entry: `export_tflite_pt2e` of the torch graph, calibration fed in input-name order."""
+    samples = [tuple(torch.from_numpy(np.asarray(s[n])) for n in source.input_names) for s in calibration]
+    return export_tflite_pt2e(source.module, source.args, dest, recipe, samples)
+
+
+def aiq_source(source: Source, dest: Path, recipe: Recipe, calibration: Samples) -> dict:
+    """The `aiq` backend entry: `quantize_tflite_aiq` of the fp32 artifact, inputs renamed to signature keys."""
+    feeds = [{f"args_{i}": s[n] for i, n in enumerate(source.input_names)} for s in calibration]
+    return quantize_tflite_aiq(source.fp32_path, dest, recipe, feeds)
