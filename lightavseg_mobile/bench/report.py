@@ -16,8 +16,7 @@ def _f(x, fmt: str = ".2f", none: str = "n/a") -> str:
 
 def _latency(report: dict) -> list[str]:
     """One row per target: what ran, latency percentiles, ratios, memory, delegation."""
-    lines: list[str] = []
-    lines += ["## Latency", "",
+    lines = ["## Latency", "",
               "| target | kind | runtime / delegate (ours) | threads | prec | p50 ms | p90 | p99 | mean | std | min | fps | x torch fp32 "
               "| GFLOP/s | % peak | cold start ms | peak RSS MB | size MB | non-deleg. ops |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -37,78 +36,79 @@ def _latency(report: dict) -> list[str]:
 
 def _targets(report: dict) -> list[str]:
     """The issue's targets, measured."""
-    lines: list[str] = []
-    if report["targets"]:
-        lines += ["## Targets (measured ratios in this run)", "", "| target | preset | measured | bar | met | detail |",
-                  "|---|---|---|---|---|---|"]
-        for t in report["targets"]:
-            lines.append(f"| {t['name']} | {t['preset']} | {_f(t['measured'], '.3f')} | {t['target']} | "
-                         f"{'yes' if t['met'] else '**no**'} | {t['detail']} |")
-        lines.append("")
+    if not report["targets"]:
+        return []
+    lines = ["## Targets (measured ratios in this run)", "", "| target | preset | measured | bar | met | detail |",
+              "|---|---|---|---|---|---|"]
+    for t in report["targets"]:
+        lines.append(f"| {t['name']} | {t['preset']} | {_f(t['measured'], '.3f')} | {t['target']} | "
+                     f"{'yes' if t['met'] else '**no**'} | {t['detail']} |")
+    lines.append("")
     return lines
 
 
 def _modules(report: dict) -> list[str]:
     """Per-module cost beside the paper's, and the module-sum checks."""
-    lines: list[str] = []
-    if report["modules"]:
-        shares = paper_shares()
-        lines += ["## Per-module cost", "",
-                  f"Paper column: {PAPER_REFERENCE['source']}; {PAPER_REFERENCE['device']}, {PAPER_REFERENCE['runtime']}. "
-                  "The paper's numbers are shown as shares for comparison only.", "",
-                  "| artifact | source | module | ms | share | params | GFLOPs | paper ms | paper share |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in report["modules"]:
-            lines.append(f"| {r['artifact']} | {r['source']} | {r['module']} | {r['time_ms']:.2f} | {100 * r['share']:.1f}% | "
-                         f"{_f(r['params'], ',d')} | {_f(r['gflops'], '.3f')} | {_f(r.get('paper_ms'), '.1f')} | "
-                         f"{_f(shares.get(r['module']) and 100 * shares[r['module']], '.1f')}{'%' if r['module'] in shares else ''} |")
-        lines += ["", "| artifact | source | sum of modules ms | + input/output conversion ms | whole model ms | "
-                  "difference of p50s | difference paired by round | within 15% |", "|---|---|---|---|---|---|---|---|"]
-        for s in report["module_sums"]:
-            paired = s.get("paired_rel_diff")
-            lines.append(f"| {s['artifact']} | {s['source']} | {s['sum_ms']:.2f} | {s.get('boundary_ms', 0.0):.2f} | {s['whole_ms']:.2f} | "
-                         f"{100 * s['rel_diff']:+.1f}% | {'n/a' if paired is None else f'{100 * paired:+.1f}%'} | "
-                         f"{'yes' if s['within_tolerance'] else '**no**'} |")
-        lines += ["", "Split sub-models are timed at the runtime call; a whole model end to end also quantizes and lays out its "
-                  "inputs and dequantizes its outputs in numpy. That conversion is timed on its own in the same worker and "
-                  "added to the sum (0 for profiles, which cover the session run only). Where split sub-models were timed "
-                  "in the same interleaved run as their whole model, the check judges the paired difference: per round-robin "
-                  "round, the sum of the modules' fastest runs in their block against the whole model's fastest run, then "
-                  "the median over rounds. A round is short, so a slow stretch of the shared machine hits parts and whole "
-                  "alike; and interference only adds time, per call, so five sub-model calls would collect more of it than "
-                  "one whole-model call. The difference of the overall p50s is shown beside it.", ""]
+    if not report["modules"]:
+        return []
+    shares = paper_shares()
+    lines = ["## Per-module cost", "",
+              f"Paper column: {PAPER_REFERENCE['source']}; {PAPER_REFERENCE['device']}, {PAPER_REFERENCE['runtime']}. "
+              "The paper's numbers are shown as shares for comparison only.", "",
+              "| artifact | source | module | ms | share | params | GFLOPs | paper ms | paper share |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["modules"]:
+        lines.append(f"| {r['artifact']} | {r['source']} | {r['module']} | {r['time_ms']:.2f} | {100 * r['share']:.1f}% | "
+                     f"{_f(r['params'], ',d')} | {_f(r['gflops'], '.3f')} | {_f(r.get('paper_ms'), '.1f')} | "
+                     f"{_f(shares.get(r['module']) and 100 * shares[r['module']], '.1f')}{'%' if r['module'] in shares else ''} |")
+    lines += ["", "| artifact | source | sum of modules ms | + input/output conversion ms | whole model ms | "
+              "difference of p50s | difference paired by round | within 15% |", "|---|---|---|---|---|---|---|---|"]
+    for s in report["module_sums"]:
+        paired = s.get("paired_rel_diff")
+        lines.append(f"| {s['artifact']} | {s['source']} | {s['sum_ms']:.2f} | {s.get('boundary_ms', 0.0):.2f} | {s['whole_ms']:.2f} | "
+                     f"{100 * s['rel_diff']:+.1f}% | {'n/a' if paired is None else f'{100 * paired:+.1f}%'} | "
+                     f"{'yes' if s['within_tolerance'] else '**no**'} |")
+    lines += ["", "Split sub-models are timed at the runtime call; a whole model end to end also quantizes and lays out its "
+              "inputs and dequantizes its outputs in numpy. That conversion is timed on its own in the same worker and "
+              "added to the sum (0 for profiles, which cover the session run only). Where split sub-models were timed "
+              "in the same interleaved run as their whole model, the check judges the paired difference: per round-robin "
+              "round, the sum of the modules' fastest runs in their block against the whole model's fastest run, then "
+              "the median over rounds. A round is short, so a slow stretch of the shared machine hits parts and whole "
+              "alike; and interference only adds time, per call, so five sub-model calls would collect more of it than "
+              "one whole-model call. The difference of the overall p50s is shown beside it.", ""]
     return lines
 
 
 def _parity(report: dict) -> list[str]:
     """The parity gate per whole model."""
+    if not report["parity"]:
+        return []
     lines: list[str] = []
-    if report["parity"]:
-        where = next(iter(report["parity"].values())).get("where") or "through the benchmarked runtime"
-        lines += [f"## Parity on the held-out split ({where})", "",
-                  "| artifact | max abs | SQNR dB | mask agreement IoU | mIoU (float -> artifact) | F (float -> artifact) | gate | passed |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for label, r in report["parity"].items():
-            t = r["tensor"]
-            lines.append(f"| {label} | {t['max_abs']:.3g} | {t['sqnr_db']:.1f} | {r['mask_agreement_iou']:.4f} | "
-                         f"{100 * r['float']['miou']:.2f} -> {100 * r['artifact']['miou']:.2f} | {100 * r['float']['f']:.2f} -> "
-                         f"{100 * r['artifact']['f']:.2f} | {r['gate']} | {'yes' if r['passed'] else '**no**: ' + r['reason']} |")
-        lines.append("")
+    where = next(iter(report["parity"].values())).get("where") or "through the benchmarked runtime"
+    lines += [f"## Parity on the held-out split ({where})", "",
+              "| artifact | max abs | SQNR dB | mask agreement IoU | mIoU (float -> artifact) | F (float -> artifact) | gate | passed |",
+              "|---|---|---|---|---|---|---|---|"]
+    for label, r in report["parity"].items():
+        t = r["tensor"]
+        lines.append(f"| {label} | {t['max_abs']:.3g} | {t['sqnr_db']:.1f} | {r['mask_agreement_iou']:.4f} | "
+                     f"{100 * r['float']['miou']:.2f} -> {100 * r['artifact']['miou']:.2f} | {100 * r['float']['f']:.2f} -> "
+                     f"{100 * r['artifact']['f']:.2f} | {r['gate']} | {'yes' if r['passed'] else '**no**: ' + r['reason']} |")
+    lines.append("")
     return lines
 
 
 def _scaling(report: dict) -> list[str]:
     """The interaction-scaling study, when the report carries one."""
-    lines: list[str] = []
     scaling = report.get("extra", {}).get("interaction_scaling")
-    if scaling:
-        lines += ["## Interaction scaling (reciprocal encoder + fusion decoder vs dense cross-attention)", "",
-                  "| size | ours ms | ours GFLOPs | dense ms | dense GFLOPs |", "|---|---|---|---|---|"]
-        for r in scaling["rows"]:
-            lines.append(f"| {r['size']} | {_f(r['ours_ms'])} | {_f(r['ours_gflops'], '.3f')} | {_f(r['dense_ms'])} | "
-                         f"{_f(r['dense_gflops'], '.3f')} |")
-        sl = scaling["slopes"]
-        lines += ["", "Fitted log-log slopes against the number of pixels H*W (1 = linear, 2 = quadratic): "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in sl.items()), ""]
+    if not scaling:
+        return []
+    lines = ["## Interaction scaling (reciprocal encoder + fusion decoder vs dense cross-attention)", "",
+              "| size | ours ms | ours GFLOPs | dense ms | dense GFLOPs |", "|---|---|---|---|---|"]
+    for r in scaling["rows"]:
+        lines.append(f"| {r['size']} | {_f(r['ours_ms'])} | {_f(r['ours_gflops'], '.3f')} | {_f(r['dense_ms'])} | "
+                     f"{_f(r['dense_gflops'], '.3f')} |")
+    sl = scaling["slopes"]
+    lines += ["", "Fitted log-log slopes against the number of pixels H*W (1 = linear, 2 = quadratic): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in sl.items()), ""]
     return lines
 
 

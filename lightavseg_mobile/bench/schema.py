@@ -66,62 +66,49 @@ def _check_latency(d: dict[str, Any], where: str) -> None:
         raise ReportSchemaError(f"bench report: field {where}.latency_ms.runs must be >= 1, got {lat['runs']}")
 
 
+def _check_fields(d: dict[str, Any], fields: tuple[tuple[str, Any], ...], where: str) -> None:
+    for key, types in fields:
+        _check(d, key, types, where)
+
+
+_MACHINE_FIELDS = (("label", str), ("arch", str), ("os", str), ("cpu_model", str), ("logical_cpus", int),
+                   ("physical_cores", int), ("cpu_flags", list), ("governor", _OPT_STR), ("libraries", dict))
+_ARTIFACT_FIELDS = (("label", str), ("file", str), ("sha256", _OPT_STR), ("format", str), ("precision", str),
+                    ("preset", _OPT_STR), ("module", str), ("size_mb", _OPT_NUM))
+_ARTIFACT_MEASURES = (("cold_start_ms", _OPT_NUM), ("peak_rss_mb", _OPT_NUM), ("ratio_to_baseline", _OPT_NUM),
+                      ("gflops", _OPT_NUM), ("gflops_per_s", _OPT_NUM), ("fraction_of_peak", _OPT_NUM),
+                      ("non_delegated_ops", _OPT_INT))
+# Fields every row has since version 2, whichever runner measured it.
+_ARTIFACT_FIELDS_V2 = (("kind", str), ("delegate", _OPT_STR), ("fallback", (dict, type(None))),
+                       ("samples_ms", (list, type(None))), ("cold_start_breakdown_ms", (dict, type(None))),
+                       ("baseline", _OPT_STR), ("non_delegated_by_op", (dict, type(None))),
+                       ("export_parity", (dict, type(None))))
+_PROTOCOL_FIELDS_V2 = (("interleaved", bool), ("isolation", str), ("runner", str), ("delegate", str),
+                       ("allow_fallback", bool))
+_MODULE_ROW_FIELDS = (("time_ms", _NUM), ("share", _NUM), ("params", _OPT_INT), ("gflops", _OPT_NUM))
+
+
 def _check_machine(m: dict[str, Any]) -> None:
-    w = "machine"
-    _check_choice(m, "kind", MACHINE_KINDS, w)
-    _check_choice(m, "execution", EXECUTIONS, w)
-    _check(m, "label", str, w)
-    _check(m, "arch", str, w)
-    _check(m, "os", str, w)
-    _check(m, "cpu_model", str, w)
-    _check(m, "logical_cpus", int, w)
-    _check(m, "physical_cores", int, w)
-    _check(m, "cpu_flags", list, w)
-    _check(m, "governor", _OPT_STR, w)
-    _check(m, "libraries", dict, w)
+    _check_choice(m, "kind", MACHINE_KINDS, "machine")
+    _check_choice(m, "execution", EXECUTIONS, "machine")
+    _check_fields(m, _MACHINE_FIELDS, "machine")
 
 
-def _check_artifact_v2(a: dict[str, Any], where: str) -> None:
-    """Fields every row has since version 2, whichever runner measured it."""
-    _check(a, "kind", str, where)
-    _check(a, "delegate", _OPT_STR, where)
-    _check(a, "fallback", (dict, type(None)), where)
-    _check(a, "samples_ms", (list, type(None)), where)
-    _check(a, "cold_start_breakdown_ms", (dict, type(None)), where)
-    _check(a, "baseline", _OPT_STR, where)
-    _check(a, "non_delegated_by_op", (dict, type(None)), where)
-    _check(a, "export_parity", (dict, type(None)), where)
-
-
-def _check_artifact(a: dict[str, Any], where: str) -> None:
-    _check(a, "label", str, where)
-    _check(a, "file", str, where)
-    _check(a, "sha256", _OPT_STR, where)
-    _check(a, "format", str, where)
-    _check(a, "precision", str, where)
-    _check(a, "preset", _OPT_STR, where)
-    _check(a, "module", str, where)
-    _check(a, "size_mb", _OPT_NUM, where)
+def _check_artifact(a: dict[str, Any], where: str, version: int) -> None:
+    _check_fields(a, _ARTIFACT_FIELDS, where)
     rt = _check(a, "runtime", dict, where)
     _check(rt, "name", str, f"{where}.runtime")
     _check_latency(a, where)
-    _check(a, "cold_start_ms", _OPT_NUM, where)
-    _check(a, "peak_rss_mb", _OPT_NUM, where)
-    _check(a, "ratio_to_baseline", _OPT_NUM, where)
-    _check(a, "gflops", _OPT_NUM, where)
-    _check(a, "gflops_per_s", _OPT_NUM, where)
-    _check(a, "fraction_of_peak", _OPT_NUM, where)
-    _check(a, "non_delegated_ops", _OPT_INT, where)
+    _check_fields(a, _ARTIFACT_MEASURES, where)
+    if version >= 2:
+        _check_fields(a, _ARTIFACT_FIELDS_V2, where)
 
 
 def _check_module_row(r: dict[str, Any], where: str) -> None:
     _check(r, "artifact", str, where)
     _check_choice(r, "module", MODULE_NAMES + ("other",), where)
     _check_choice(r, "source", MODULE_SOURCES, where)
-    _check(r, "time_ms", _NUM, where)
-    _check(r, "share", _NUM, where)
-    _check(r, "params", _OPT_INT, where)
-    _check(r, "gflops", _OPT_NUM, where)
+    _check_fields(r, _MODULE_ROW_FIELDS, where)
 
 
 def _check_module_sum(r: dict[str, Any], where: str) -> None:
@@ -160,11 +147,7 @@ def validate_report(d: dict) -> None:
         _check(proto, k, int, "protocol")
     _check(proto, "baseline", _OPT_STR, "protocol")
     if version >= 2:
-        _check(proto, "interleaved", bool, "protocol")
-        _check(proto, "isolation", str, "protocol")
-        _check(proto, "runner", str, "protocol")
-        _check(proto, "delegate", str, "protocol")
-        _check(proto, "allow_fallback", bool, "protocol")
+        _check_fields(proto, _PROTOCOL_FIELDS_V2, "protocol")
     peak = _check(d, "matmul_peak", (dict, type(None)), "")
     if peak is not None:
         _check(peak, "gflops_per_s", _NUM, "matmul_peak")
@@ -174,9 +157,7 @@ def validate_report(d: dict) -> None:
     for i, a in enumerate(artifacts):
         if not isinstance(a, dict):
             raise ReportSchemaError(f"bench report: field 'artifacts[{i}]' must be dict, got {type(a).__name__}")
-        _check_artifact(a, f"artifacts[{i}]")
-        if version >= 2:
-            _check_artifact_v2(a, f"artifacts[{i}]")
+        _check_artifact(a, f"artifacts[{i}]", version)
     for key, check in (("modules", _check_module_row), ("module_sums", _check_module_sum)):
         rows = _check(d, key, list, "")
         for i, r in enumerate(rows):

@@ -192,23 +192,10 @@ def _cold_start(bundle: Path, entry: dict[str, Any], plan: dict[str, Any], timeo
     return {"cold_start_ms": elapsed, "peak_rss_mb": info.get("peak_rss_mb"), "error": None}
 
 
-def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
-    """Main mode: load, time, cold-start, held-out outputs; result.json rewritten after each phase."""
-    import numpy as np
-
-    from lightavseg_mobile.runtime.timing import interleaved_timing, process_peak_rss_mb
+def _load_all(bundle: Path, plan: dict[str, Any], result: dict[str, Any], save: Any) -> tuple[dict, dict]:
+    """Phase load: every artifact with its delegate, run once; (label -> runtime, label -> the feed it is timed on)."""
     from lightavseg_mobile.artifact.manifest import load_manifest
-    from lightavseg_mobile.runtime import boundary_call, timed_call
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "outputs").mkdir(exist_ok=True)
-    result: dict[str, Any] = {
-        "runner_version": RUNNER_VERSION, "complete": False, "phase": "load", "libraries": _versions(),
-        "machine": platform.machine(), "import_ms": (time.perf_counter() - _T0) * 1000.0,
-        "imports": runtime_imports(), "plan": plan, "artifacts": {}, "errors": [],
-    }
-    path = out / RESULT_FILE
-    _write_json(path, result)
     runtimes: dict[str, Any] = {}
     feeds: dict[str, dict[str, Any]] = {}
     for entry in plan["artifacts"]:
@@ -226,10 +213,17 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
         result["artifacts"][label] = {"module": manifest.module, "runtime": rt.info(), "delegate": delegate,
                                       "load_ms": load_ms, "first_run_ms": first_ms, "samples_ms": None,
                                       "cold_start_ms": None, "peak_rss_mb": None, "outputs": None}
-        _write_json(path, result)
+        save()
+    return runtimes, feeds
 
-    result["phase"] = "time"
-    _write_json(path, result)
+
+def _time_all(plan: dict[str, Any], runtimes: dict, feeds: dict, result: dict[str, Any]) -> None:
+    """Phase time: the host's protocol (interleaved, warm-up discarded), then whole models' numpy conversion alone."""
+    import numpy as np
+
+    from lightavseg_mobile.runtime import boundary_call, timed_call
+    from lightavseg_mobile.runtime.timing import interleaved_timing, process_peak_rss_mb
+
     runners = {label: timed_call(rt, feeds[label])[0] for label, rt in runtimes.items()}
     samples = interleaved_timing(runners, warmup=plan["warmup"], runs=plan["runs"], block=plan["block"])
     for label, values in samples.items():
@@ -240,39 +234,66 @@ def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
             times = interleaved_timing({"convert": convert}, warmup=1, runs=plan["runs"])["convert"]
             result["artifacts"][entry["label"]]["boundary_ms"] = float(np.median(times))
     result["process_peak_rss_mb"] = process_peak_rss_mb()
-    _write_json(path, result)
 
+
+def _outputs(bundle: Path, out: Path, plan: dict[str, Any], runtimes: dict, result: dict[str, Any], save: Any) -> None:
+    """Phase outputs: every whole model's mask logits over the held-out frames, as RUNDIR/outputs/LABEL.npy."""
+    import numpy as np
+
+    for entry in plan["artifacts"]:
+        if not entry.get("whole"):
+            continue
+        label = entry["label"]
+        rt = runtimes[label]
+        outs = [rt.run(feed)["mask_logits"] for feed in heldout_inputs(bundle, rt.manifest)]
+        name = f"outputs/{label}.npy"
+        np.save(out / name, np.concatenate(outs).astype(np.float32))
+        result["artifacts"][label]["outputs"] = name
+        save()
+
+
+def _cold_starts(bundle: Path, plan: dict[str, Any], result: dict[str, Any], save: Any) -> None:
+    """Phase cold_start: each artifact (split sub-models too, as on the host) in a fresh process: first result, RSS."""
+    for entry in plan["artifacts"]:
+        cold = _cold_start(bundle, entry, plan, timeout=plan.get("cold_timeout_s", 600.0))
+        row = result["artifacts"][entry["label"]]
+        row["cold_start_ms"], row["peak_rss_mb"] = cold["cold_start_ms"], cold["peak_rss_mb"]
+        if cold["error"]:
+            result["errors"].append(f"{entry['label']}: {cold['error']}")
+        save()
+
+
+def run(bundle: Path, out: Path, plan: dict[str, Any]) -> int:
+    """Main mode: load, time, held-out outputs, cold starts; result.json rewritten after each phase (and step)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "outputs").mkdir(exist_ok=True)
+    result: dict[str, Any] = {
+        "runner_version": RUNNER_VERSION, "complete": False, "phase": "load", "libraries": _versions(),
+        "machine": platform.machine(), "import_ms": (time.perf_counter() - _T0) * 1000.0,
+        "imports": runtime_imports(), "plan": plan, "artifacts": {}, "errors": [],
+    }
+
+    def save(phase: str | None = None) -> None:
+        if phase is not None:
+            result["phase"] = phase
+        _write_json(out / RESULT_FILE, result)
+
+    save()
+    runtimes, feeds = _load_all(bundle, plan, result, save)
+    save("time")
+    _time_all(plan, runtimes, feeds, result)
+    save()
     if plan.get("outputs", True):
-        result["phase"] = "outputs"
-        _write_json(path, result)
-        for entry in plan["artifacts"]:
-            if not entry.get("whole"):
-                continue
-            label = entry["label"]
-            rt = runtimes[label]
-            outs = [rt.run(feed)["mask_logits"] for feed in heldout_inputs(bundle, rt.manifest)]
-            name = f"outputs/{label}.npy"
-            np.save(out / name, np.concatenate(outs).astype(np.float32))
-            result["artifacts"][label]["outputs"] = name
-            _write_json(path, result)
-
+        save("outputs")
+        _outputs(bundle, out, plan, runtimes, result, save)
     if plan.get("cold_start", True):
-        result["phase"] = "cold_start"
-        _write_json(path, result)
+        save("cold_start")
         runtimes.clear()  # free the models before measuring fresh processes
-        for entry in plan["artifacts"]:  # split sub-models too, as the host bench does (one process each)
-            cold = _cold_start(bundle, entry, plan, timeout=plan.get("cold_timeout_s", 600.0))
-            row = result["artifacts"][entry["label"]]
-            row["cold_start_ms"], row["peak_rss_mb"] = cold["cold_start_ms"], cold["peak_rss_mb"]
-            if cold["error"]:
-                result["errors"].append(f"{entry['label']}: {cold['error']}")
-            _write_json(path, result)
-
-    result["phase"] = "done"
+        _cold_starts(bundle, plan, result, save)
     result["imports"] = runtime_imports()  # now with the runtimes this run loaded
     result["complete"] = True
     result["wall_s"] = time.perf_counter() - _T0
-    _write_json(path, result)
+    save("done")
     return 0
 
 

@@ -147,11 +147,6 @@ def check_tool_delegate(tool: str, mapping: dict[str, Any], delegate: str) -> An
     return mapping[delegate]
 
 
-def delegate_help() -> str:
-    """The vocabulary as one line for `--delegate` help texts."""
-    return "; ".join(f"{name}: {what}" for name, what in DELEGATES.items())
-
-
 def runtime_class(spec: RuntimeSpec) -> type:
     """Import and return the class implementing `spec` (its runtime library is imported only now)."""
     module, _, cls = spec.loader.partition(":")
