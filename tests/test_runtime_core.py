@@ -326,3 +326,40 @@ def test_boundary_call_is_the_numpy_part_of_a_whole_model_run(monkeypatch):
     convert()
     # Exactly the conversions a whole-model run does: the float feed in, the runtime's raw outputs out.
     assert seen == [("in", feed), ("out", raw)]
+
+
+def _verified_artifact(folder, data: bytes = b"flatbuffer " * 50):
+    from lightavseg_mobile.artifact.manifest import artifact_sha256, manifest_path
+
+    art = folder / "m.tflite"
+    art.write_bytes(data)
+    man = Manifest(artifact_file=art.name, artifact_sha256=artifact_sha256(art), artifact_size=len(data), format="tflite",
+                   precision="fp32", preset="t", module="model", inputs=[], outputs=[], preprocessing={})
+    manifest_path(art).write_text(man.to_json())
+    return art, data
+
+
+def test_read_verified_returns_the_hashed_bytes(tmp_path):
+    from lightavseg_mobile.artifact.verified import read_verified
+
+    art, data = _verified_artifact(tmp_path)
+    man, got = read_verified(art)
+    assert got == data and man.artifact_file == "m.tflite"
+
+
+def test_read_verified_refuses_changed_grown_and_odd_files(tmp_path, monkeypatch):
+    import os
+
+    from lightavseg_mobile.artifact import verified
+
+    art, data = _verified_artifact(tmp_path)
+    art.write_bytes(data[:-1] + b"X")
+    with pytest.raises(ManifestError, match="does not match its manifest"):
+        verified.read_verified(art)
+    art.write_bytes(data + b"more")
+    with pytest.raises(ManifestError, match="has 554 bytes, its manifest says 550"):
+        verified.read_verified(art)
+    art.unlink()
+    os.mkfifo(art)  # would block a plain read forever
+    with pytest.raises(ManifestError, match="not a regular file"):
+        verified.read_verified(art)

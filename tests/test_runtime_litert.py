@@ -229,3 +229,29 @@ def test_litert_runs_without_importing_torch(artifacts):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_artifact_swapped_after_verification_does_not_run(artifacts, tmp_path, monkeypatch):
+    # TOCTOU: the file is replaced between the hash check and the interpreter's creation; the interpreter
+    # must run the bytes that were hashed, not whatever is on disk by then.
+    import ai_edge_litert.interpreter as litert
+
+    src = artifacts["fp32"]
+    art = tmp_path / src.name
+    art.write_bytes(src.read_bytes())
+    (tmp_path / "tiny-fp32.tflite.manifest.json").write_text(src.with_name("tiny-fp32.tflite.manifest.json").read_text())
+    swapped_in = artifacts["int8"].read_bytes()
+    real_interpreter = litert.Interpreter
+
+    def swap_then_create(*args, **kwargs):
+        art.write_bytes(swapped_in)
+        return real_interpreter(*args, **kwargs)
+
+    monkeypatch.setattr(litert, "Interpreter", swap_then_create)
+    rt = LiteRTRuntime(art, threads=1)
+    monkeypatch.undo()
+    assert art.read_bytes() == swapped_in  # the swap really happened
+    x = sample(7)
+    np.testing.assert_allclose(rt.run(x)["mask_logits"], torch_out(artifacts["fp32_model"], x), atol=1e-5, rtol=0)
+    info = rt.info()
+    assert info["delegate"] == "xnnpack" and info["ops_not_delegated"] >= 1  # XNNPACK accounting unchanged

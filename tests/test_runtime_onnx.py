@@ -290,3 +290,35 @@ def test_onnxruntime_runs_without_importing_torch(artifacts):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_artifact_swapped_after_verification_does_not_run(artifacts, tmp_path, monkeypatch):
+    # TOCTOU: the file is replaced (by another valid model with the same I/O) between the hash check and the
+    # session creation. The session must run the bytes that were hashed, not whatever is on disk by then.
+    import onnxruntime as ort
+
+    art = copy_artifact(artifacts["fp32"], tmp_path)
+    swapped_in = artifacts["int8"].read_bytes()
+    real_session = ort.InferenceSession
+
+    def swap_then_create(model, *args, **kwargs):
+        art.write_bytes(swapped_in)
+        return real_session(model, *args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", swap_then_create)
+    rt = OnnxRuntime(art, threads=1)
+    monkeypatch.undo()
+    assert art.read_bytes() == swapped_in  # the swap really happened
+    x = sample(7)
+    ref = torch_out(artifacts["model"], x)
+    np.testing.assert_allclose(rt.run(x)["mask_logits"], ref, atol=1e-5, rtol=0)
+    other = OnnxRuntime(artifacts["int8"], threads=1).run(x)["mask_logits"]
+    assert np.abs(other - ref).max() > 1e-4  # the swapped-in model would have given other numbers
+
+
+def test_profiling_still_works_from_verified_bytes(artifacts, tmp_path):
+    rt = OnnxRuntime(artifacts["fp32"], threads=1, profile_dir=tmp_path / "prof")
+    rt.run(sample(8))
+    trace = rt.end_profile()
+    assert trace.is_file() and (tmp_path / "prof" / "optimized.onnx").is_file()
+    assert rt.info()["artifact_sha256"] == artifact_sha256(artifacts["fp32"])

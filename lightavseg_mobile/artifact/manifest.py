@@ -217,6 +217,20 @@ def artifact_sha256(path: str | os.PathLike[str]) -> str:
     return file_sha256(path)
 
 
+def check_size(man: Manifest, artifact: Path, size: int) -> None:
+    """ManifestError if the manifest gives a size and `size` (of the artifact's bytes) differs."""
+    if man.artifact_size and size != man.artifact_size:
+        raise ManifestError(f"artifact {artifact} has {size} bytes, its manifest says {man.artifact_size}: it was modified or "
+                            "truncated; re-export it")
+
+
+def check_digest(man: Manifest, artifact: Path, digest: str) -> None:
+    """ManifestError if `digest` (sha256 of the artifact's bytes) is not the manifest's."""
+    if digest != man.artifact_sha256:
+        raise ManifestError(f"artifact {artifact} does not match its manifest (sha256 {digest[:12]}… != {man.artifact_sha256[:12]}…): "
+                            "it was modified or replaced; re-export it")
+
+
 def load_manifest(path: str | os.PathLike[str], verify: bool = True) -> tuple[Manifest, Path]:
     """Read the manifest of an artifact (or a manifest path); with verify, check the artifact's hash and size.
 
@@ -235,11 +249,6 @@ def load_manifest(path: str | os.PathLike[str], verify: bool = True) -> tuple[Ma
         if not artifact.is_file():
             raise ManifestError(f"artifact {artifact} named by {mpath} is missing")
         size = artifact.stat().st_size
-        if man.artifact_size and size != man.artifact_size:
-            raise ManifestError(f"artifact {artifact} has {size} bytes, its manifest says {man.artifact_size}: it was modified or "
-                                "truncated; re-export it")
-        digest = artifact_sha256(artifact)
-        if digest != man.artifact_sha256:
-            raise ManifestError(f"artifact {artifact} does not match its manifest (sha256 {digest[:12]}… != {man.artifact_sha256[:12]}…): "
-                                "it was modified or replaced; re-export it")
+        check_size(man, artifact, size)
+        check_digest(man, artifact, artifact_sha256(artifact))
     return man, artifact

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import UserError
 from .manifest import MANIFEST_SUFFIX, Manifest, ManifestError, Quantization, TensorSpec, load_manifest, manifest_path
+from .verified import read_verified_at
 
 # Integer ranges of the quantized dtypes a manifest may declare.
 QUANT_RANGES: dict[str, tuple[int, int]] = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
@@ -26,6 +27,18 @@ LAYOUTS = ("NCHW", "NHWC", "-")
 def open_artifact(path: str | os.PathLike[str], fmt: str, runtime: str) -> tuple[Manifest, Path]:
     """Load and hash-check the manifest of an artifact (or manifest path) that `runtime` runs; its specs are checked too."""
     manifest, artifact = load_manifest(path, verify=True)
+    _check_opened(path, manifest, artifact, fmt, runtime)
+    return manifest, artifact
+
+
+def open_verified(path: str | os.PathLike[str], fmt: str, runtime: str) -> tuple[Manifest, Path, bytes]:
+    """Like open_artifact, but also the artifact's bytes, read once and hash-checked: hand these to the runtime."""
+    manifest, artifact, data = read_verified_at(path)
+    _check_opened(path, manifest, artifact, fmt, runtime)
+    return manifest, artifact, data
+
+
+def _check_opened(path: str | os.PathLike[str], manifest: Manifest, artifact: Path, fmt: str, runtime: str) -> None:
     given = Path(path)
     if not given.name.endswith(MANIFEST_SUFFIX) and given.name != manifest.artifact_file:
         raise ManifestError(f"{given} has no manifest of its own: {manifest_path(artifact)} "
@@ -33,7 +46,6 @@ def open_artifact(path: str | os.PathLike[str], fmt: str, runtime: str) -> tuple
     if manifest.format != fmt:
         raise UserError(f"{artifact} is a {manifest.format!r} artifact; {runtime} runs {fmt} artifacts (use runtime='auto')")
     check_specs(manifest.inputs + manifest.outputs, str(artifact))
-    return manifest, artifact
 
 
 def quantize(x: np.ndarray, q: Quantization, dtype: str) -> np.ndarray:

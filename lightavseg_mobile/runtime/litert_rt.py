@@ -88,7 +88,8 @@ class LiteRTRuntime:
     def __init__(self, artifact: str | os.PathLike[str], threads: int | None = None, delegate: str = "xnnpack") -> None:
         if delegate not in DELEGATES:
             raise UserError(f"unknown LiteRT delegate {delegate!r}; choose one of: {', '.join(DELEGATES)}")
-        manifest, path = tensors.open_artifact(artifact, "tflite", self.name)
+        # The interpreter is built from the bytes that were hashed, never from the path again (no swap in between).
+        manifest, path, model_bytes = tensors.open_verified(artifact, "tflite", self.name)
         self.manifest: Manifest = manifest
         self.artifact: Path = path
         self.threads = resolve_threads(threads)
@@ -97,7 +98,7 @@ class LiteRTRuntime:
         resolver = module.OpResolverType
         kind = resolver.AUTO if delegate == "xnnpack" else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            interp = module.Interpreter(model_path=str(path), num_threads=self.threads, experimental_op_resolver_type=kind)
+            interp = module.Interpreter(model_content=model_bytes, num_threads=self.threads, experimental_op_resolver_type=kind)
             before = _ops(interp)
             # The default delegate is applied lazily, by the first allocation.
             interp.allocate_tensors()
@@ -105,6 +106,7 @@ class LiteRTRuntime:
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"LiteRT cannot load {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self._interp = interp
+        self._model_bytes = model_bytes  # the interpreter reads the flatbuffer in place: keep it alive with the runtime
         self._delegation = delegation(before, after) if before is not None and after is not None else None
         self._runner = interp.get_signature_runner(self._signature_key(interp))
         self._check_artifact()

@@ -57,7 +57,8 @@ class OnnxRuntime:
         provider: str = "cpu",
         profile_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        manifest, path = tensors.open_artifact(artifact, "onnx", self.name)
+        # The session is built from the bytes that were hashed, never from the path again (no swap in between).
+        manifest, path, model_bytes = tensors.open_verified(artifact, "onnx", self.name)
         import onnxruntime as ort
 
         self.manifest: Manifest = manifest
@@ -89,7 +90,7 @@ class OnnxRuntime:
             # XNNPACK keeps its own thread pool; ORT's intra-op pool would compete with it.
             options = {"intra_op_num_threads": str(self.threads)}
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=[(self._provider, options)])
+            self._session = ort.InferenceSession(model_bytes, sess_options=opts, providers=[(self._provider, options)])
         except Exception as exc:  # ORT raises several internal types for bad models
             raise UserError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         # ORT may quietly drop a provider it failed to initialise: refuse instead of reporting a lie.
