@@ -122,7 +122,9 @@ def load_checkpoint(path: str | os.PathLike[str], expect_preset: str | None = No
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {version}; this package reads version {FORMAT_VERSION}")
     preset_name = payload.get("preset")
-    preset = get_preset(str(preset_name))
+    if not isinstance(preset_name, str):
+        raise CheckpointError(f"{path}: field 'preset' is a {type(preset_name).__name__}, not a preset name")
+    preset = get_preset(preset_name)
     if expect_preset is not None and preset_name != expect_preset:
         raise CheckpointError(f"{path} holds preset {preset_name!r}, not {expect_preset!r}")
     if payload.get("preset_config") != preset.to_dict():
@@ -130,16 +132,29 @@ def load_checkpoint(path: str | os.PathLike[str], expect_preset: str | None = No
     state = payload.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} has no state_dict")
+    # weights_only=True still admits strings, numbers, lists and dicts as values; hashing and loading need tensors.
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: state_dict entry {_short(key)} holds a {type(value).__name__}, not a tensor "
+                                  "(file damaged or edited)")
+    meta = payload.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: field 'meta' is a {type(meta).__name__}, not a dict (file damaged or edited)")
     if state_dict_sha256(state) != payload.get("state_dict_sha256"):
         raise CheckpointError(f"{path}: weights do not match their stored hash (file damaged or edited)")
     return Checkpoint(
         path=path,
         preset=preset,
         state_dict={k: (v.float() if v.is_floating_point() else v) for k, v in state.items()},
-        meta=dict(payload.get("meta") or {}),
+        meta=dict(meta or {}),
         sha256=file_sha256(path),
         optimizer=payload.get("optimizer"),
     )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)  # repr keeps the message on one line
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def shipped_checkpoint(preset: str) -> Path:

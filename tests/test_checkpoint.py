@@ -114,3 +114,36 @@ def test_cli_reports_one_line_exit_2(tiny_ckpt, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(("state_dict", "seg_head.classifier.bias", "not a tensor"), id="str-value"),
+    pytest.param(("state_dict", "seg_head.classifier.bias", 3), id="int-value"),
+    pytest.param(("state_dict", "seg_head.classifier.bias", [1.0, 2.0]), id="list-value"),
+    pytest.param(("state_dict", "seg_head.classifier.bias", {"nested": torch.zeros(2)}), id="dict-value"),
+    pytest.param(("state_dict", 7, torch.zeros(1)), id="int-key"),
+])
+def test_non_tensor_state_entries_are_one_line_errors(tiny_ckpt, tmp_path, bad):
+    # weights_only=True loads these fine; hashing them used to raise AttributeError ('str' has no 'detach').
+    _, key, value = bad
+    payload = torch.load(tiny_ckpt[0], weights_only=True)
+    payload["state_dict"][key] = value
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="not a tensor") as err:
+        load_checkpoint(tmp_path / "bad.pt")
+    assert "\n" not in str(err.value)
+
+
+def test_non_dict_meta_and_non_string_preset_are_one_line_errors(tiny_ckpt, tmp_path):
+    payload = torch.load(tiny_ckpt[0], weights_only=True)
+    payload["meta"] = torch.zeros(3)
+    torch.save(payload, tmp_path / "meta.pt")
+    with pytest.raises(CheckpointError, match="'meta' is a Tensor") as err:
+        load_checkpoint(tmp_path / "meta.pt")
+    assert "\n" not in str(err.value)
+    payload = torch.load(tiny_ckpt[0], weights_only=True)
+    payload["preset"] = torch.zeros(2, 2)
+    torch.save(payload, tmp_path / "preset.pt")
+    with pytest.raises(CheckpointError, match="'preset' is a Tensor") as err:
+        load_checkpoint(tmp_path / "preset.pt")
+    assert "\n" not in str(err.value)
