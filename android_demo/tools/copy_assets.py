@@ -37,6 +37,14 @@ def copy_model(model: Path, assets: Path) -> Path:
     return dest
 
 
+def check_bare_name(name: str, what: str) -> str:
+    """`name` if it is a bare file name (no folder part, not . or .., no NUL), else a one-line UserError."""
+    # A name like ../x or /x would make `assets / name` point outside the assets folder.
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name or Path(name).name != name:
+        raise UserError(f"{what} {name!r} is not a bare file name (no '/', '\\', '..' or NUL allowed)")
+    return name
+
+
 def copy_heldout(heldout: Path, assets: Path, clips: int, split: str) -> Path:
     """Copy the first `clips` clips of `split` (MS3 layout) to assets/heldout/ with an index.json."""
     import soundfile  # only needed to check the clips' audio format
@@ -44,10 +52,18 @@ def copy_heldout(heldout: Path, assets: Path, clips: int, split: str) -> Path:
     meta = heldout / "ms3_meta_data.csv"
     if not meta.is_file():
         raise UserError(f"no ms3_meta_data.csv in {heldout}: pass --heldout with an MS3-layout folder")
+    check_bare_name(split, "--split")
     with meta.open(newline="") as f:
-        names = sorted(r["video_id"] for r in csv.DictReader(f) if r["split"] == split)
+        reader = csv.DictReader(f)
+        missing = [c for c in ("video_id", "split") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(f"{meta} lacks column(s) {', '.join(missing)}: expected video_id,split")
+        names = sorted(r["video_id"] or "" for r in reader if r["split"] == split)
     if not names:
         raise UserError(f"{meta} has no clip in split {split!r}")
+    # Every name becomes a folder under assets/heldout/: check them all before anything is deleted or written.
+    for name in names:
+        check_bare_name(name, f"video_id in {meta}")
     dest = assets / "heldout"
     shutil.rmtree(dest, ignore_errors=True)
     entries = []
