@@ -181,14 +181,11 @@ def data(argv: list[str] | None) -> int:
 
 
 # ---------------------------------------------------------------- lavseg-export / lavseg-bench
-# Exit 2 on Ctrl-C, not 130: lavseg-export's contract is that every run that publishes nothing ends with 2
-# (3 for parity), so a supervising script needs one check for "no new artifacts".
-@_guard(command="lavseg-export", interrupt_exit=2)
 def export(argv: list[str] | None) -> int:
-    """lavseg-export: ONNX / TFLite artifacts, fp32 and int8, with the parity gate."""
-    from .export.cli_export import main as export_cli
+    """lavseg-export: ONNX / TFLite artifacts, fp32 and int8, with the parity gate (guarded in export.cli_export: Ctrl-C exits 2)."""
+    from .export.cli_export import run
 
-    return export_cli(argv)
+    return run(argv)
 
 
 @_guard(command="lavseg-bench")

@@ -113,6 +113,9 @@ def test_eval_and_info_json(tiny_set, audio_ckpt, tmp_path):
         (["train", "--data", ".", "--out", "x", "--preset", "nope"], "unknown preset"),
         (["info", "--image-size", "33"], "not a positive multiple of 32"),
         (["eval", "/nonexistent.pt"], "checkpoint not found"),
+        # argparse mistakes too (console.Parser): one line, not a usage dump.
+        (["train", "--data", ".", "--out", "x", "--epochs", "many"], "invalid int value"),
+        (["info", "--frobnicate"], "unrecognized arguments"),
     ],
 )
 def test_user_mistakes_are_one_line(args, message):

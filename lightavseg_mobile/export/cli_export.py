@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..console import Parser
+from ..console import Parser, guard
 from ..errors import UserError
 from ..data.heldout import AUDIO_INPUTS, DEFAULT_HELDOUT
 from .pipeline import ExportRequest, check_parity, run_export
@@ -75,3 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     check_parity(summary, args.allow_parity_failure)
     return 0
 
+
+# Exit 2 on Ctrl-C, not 130: lavseg-export's contract is that every run that publishes nothing ends with 2
+# (3 for parity), so a supervising script needs one check for "no new artifacts".
+run = guard(main, command="lavseg-export", interrupt_exit=2)
+
+if __name__ == "__main__":  # `python -m lightavseg_mobile.export.cli_export` (bench/suite.py runs it so)
+    sys.exit(run(sys.argv[1:]))
