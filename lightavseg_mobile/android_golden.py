@@ -17,9 +17,8 @@ import numpy as np
 
 from lightavseg_mobile.audio import VGGISH, log_mel, log_mel_file, waveform_patches
 from lightavseg_mobile.audio.logmel_numpy import read_wav
-from lightavseg_mobile.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, frames_to_input
-from lightavseg_mobile.artifact.manifest import (Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path,
-                                               preprocessing_block)
+from lightavseg_mobile.artifact.manifest import Manifest, Quantization, TensorSpec, artifact_sha256, manifest_path
+from lightavseg_mobile.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, frames_to_input, preprocessing_block
 from lightavseg_mobile.io_atomic import write_text_atomic
 from lightavseg_mobile.metrics.task import logits_to_mask
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.clip import Clip
+from ..data.heldout import load_split
 from ..errors import CheckpointError, UserError
 from ..evaluate import ImageContract, evaluate, torch_predictor
 from ..io_atomic import write_text_atomic
