@@ -28,6 +28,7 @@ from lightavseg_mobile.data.synth import (
     read_synth_meta,
     write_synthetic,
 )
+from lightavseg_mobile.console import Parser
 from lightavseg_mobile.errors import DataError, UserError
 
 _DEFAULT_FRACTIONS = ",".join(f"{k}={v:g}" for k, v in DEFAULT_SPLITS.items())
@@ -52,11 +53,11 @@ def parse_fractions(text: str) -> dict[str, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of `lavseg-data` with its `synth` and `inspect` subcommands."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="lavseg-data",
         description="Write the synthetic audio-visual set or inspect a dataset folder in the AVSBench layout.",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{synth,inspect}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{synth,inspect}", parser_class=argparse.ArgumentParser)
 
     s = sub.add_parser(
         "synth",
