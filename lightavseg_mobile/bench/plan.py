@@ -7,12 +7,13 @@ from pathlib import Path
 
 from ..artifact.manifest import MANIFEST_SUFFIX, Manifest, load_manifest
 from ..errors import UserError
-from ..runtime.registry import check_delegate
+from ..runtime.registry import RUNTIMES, check_delegate
 from ..runtime.timing import check_count
 from .baseline import baseline_checkpoint
 from .modules import MODULES
 
-RUNTIME_FORMAT = {"torch": "torch", "onnxruntime": "onnx", "litert": "tflite"}
+# From the runtime registry: a new runtime is one RuntimeSpec, not another table here.
+RUNTIME_FORMAT = {name: spec.format for name, spec in RUNTIMES.items()}
 FORMAT_RUNTIME = {v: k for k, v in RUNTIME_FORMAT.items()}
 _ARTIFACT_SUFFIXES = (".onnx", ".tflite")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth")

@@ -258,4 +258,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":  # pragma: no cover
     from ..console import guard as _guard
 
-    sys.exit(_guard(main)(sys.argv[1:]))
+    sys.exit(_guard(main, command="lavseg-bench-suite")(sys.argv[1:]))

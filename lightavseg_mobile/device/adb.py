@@ -103,7 +103,7 @@ def choose_serial(devices: Sequence[DeviceInfo], requested: str | None,
     elif not devices:
         raise DeviceError(
             "no adb device connected: plug in a phone with USB debugging on, or start the emulated "
-            "one with `python -m lightavseg_mobile.device.emulator start`")
+            "one with `make arm64-device` (python -m tools.arm64_device.emulator start)")
     elif len(devices) > 1:
         raise DeviceError(f"several adb devices connected ({listing}): pass a serial or set "
                           "ANDROID_SERIAL")

@@ -34,8 +34,6 @@ PID_FILE = "runner.pid"
 EXIT_DELEGATE = 3
 RUNNER_VERSION = 1
 _T0 = time.perf_counter()
-# Reported with their paths: the pushed site dir (--device-wheels bundle) or the device's own packages.
-_RUNTIME_MODULES = (("numpy", "numpy"), ("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"))
 
 
 class DelegateUnavailable(Exception):
@@ -53,12 +51,19 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("numpy", "onnxruntime", "ai-edge-litert", "tflite-runtime"):
+    for dist in ("numpy", *(d for _, d in _device_distributions(every=True))):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def _device_distributions(every: bool) -> list[tuple[str, str]]:
+    """(import name, distribution) of the on-device runtimes in the registry: the preferred one each, or all."""
+    from lightavseg_mobile.runtime.registry import RUNTIMES
+
+    return [d for s in RUNTIMES.values() if s.on_device for d in (s.distributions if every else s.distributions[:1])]
 
 
 def runtime_imports() -> dict[str, dict[str, Any]]:
@@ -67,7 +72,8 @@ def runtime_imports() -> dict[str, dict[str, Any]]:
     from importlib import metadata
 
     out: dict[str, dict[str, Any]] = {}
-    for module, dist in _RUNTIME_MODULES:
+    # Reported with their paths: the pushed site dir (--device-wheels bundle) or the device's own packages.
+    for module, dist in (("numpy", "numpy"), *_device_distributions(every=False)):
         loaded = sys.modules.get(module)
         # find_spec of a top-level package imports nothing: a runtime this run does not use stays unloaded.
         spec = None if loaded is not None else importlib.util.find_spec(module)

@@ -25,6 +25,7 @@ import numpy as np
 
 from lightavseg_mobile.device.adb import DEVICE_TMP, Device
 from lightavseg_mobile.device.errors import DeviceError
+from lightavseg_mobile.runtime.registry import RUNTIMES
 from lightavseg_mobile.artifact.manifest import Manifest, artifact_sha256, manifest_path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +37,10 @@ RUNNER = "device_runner.py"
 KEEP_BUNDLES = 3
 # Package modules the runner imports on the device (numpy + runtimes only, never torch); every
 # package-internal module they import at load time is added by `device_modules`.
-ROOT_MODULES = ("runtime/__init__.py", "runtime/onnxruntime_rt.py", "runtime/litert_rt.py", "runtime/timing.py",
-                "artifact/manifest.py")
+# The runner's entry modules; every runtime the registry marks on_device joins them (a new runtime is one registry entry).
+ROOT_MODULES = ("runtime/__init__.py", "runtime/timing.py", "artifact/manifest.py") + tuple(
+    spec.loader.partition(":")[0].removeprefix("lightavseg_mobile.").replace(".", "/") + ".py"
+    for spec in RUNTIMES.values() if spec.on_device)
 _HEAVY = ("torch", "torchao", "litert_torch", "onnx", "librosa", "PIL", "matplotlib")
 # Free space kept on top of the bundle: the runner writes outputs and results too.
 _SPACE_MARGIN = 32 * 1024 * 1024
@@ -164,9 +167,11 @@ def build_bundle(artifacts: Sequence[tuple[str, Path, Manifest, bool]], inputs: 
     entries = []
     (staging / "artifacts").mkdir(exist_ok=True)
     for i, (label, path, manifest, whole) in enumerate(artifacts):
-        ext = {"onnx": ".onnx", "tflite": ".tflite"}.get(manifest.format)
-        if ext is None:
-            raise DeviceError(f"{path}: format {manifest.format!r} cannot run on a device (onnx or tflite only)")
+        spec = next((r for r in RUNTIMES.values() if r.on_device and r.format == manifest.format), None)
+        if spec is None:
+            formats = ", ".join(r.format for r in RUNTIMES.values() if r.on_device)
+            raise DeviceError(f"{path}: format {manifest.format!r} cannot run on a device ({formats} only)")
+        ext = spec.suffixes[0]
         # Safe names on the device whatever the user called the file; the manifest is rewritten to match.
         name = f"a{i:02d}{ext}"
         raw = json.loads(manifest_path(path).read_text(encoding="utf-8")) \
