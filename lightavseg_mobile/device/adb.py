@@ -181,6 +181,25 @@ def _is_under_tmp(path: str) -> bool:
             and path.startswith(DEVICE_TMP + "/") and path != DEVICE_TMP + "/")
 
 
+def kill_command(pid: object, pgid: object) -> list[str] | None:
+    """argv that SIGKILLs process group `pgid` (else the process `pid`) on a device; None when neither is safe.
+
+    Only a group the process leads (pgid == pid) is signalled as a group: a pgid of 0 (read inside a pid namespace),
+    1, or someone else's group (adbd's) would take unrelated processes with it. The group form is `kill -9 -N`,
+    without `--`, which dash (the emulated device's sh) rejects and toybox does not need."""
+    def valid(value: object) -> int | None:
+        text = str(value).strip()
+        return int(text) if text.isdigit() and 1 < int(text) < 1 << 22 else None
+
+    p, g = valid(pid), valid(pgid)
+    if p is None:
+        return None
+    if g == p:
+        # The group first (cold-start children too); the pid alone if the group is gone or not signalable.
+        return ["sh", "-c", 'kill -9 "-$1" 2>/dev/null || kill -9 "$1" 2>/dev/null; true', "sh", str(p)]
+    return ["sh", "-c", 'kill -9 "$1" 2>/dev/null; true', "sh", str(p)]
+
+
 class Device:
     """One adb device, addressed by serial; every call has a total time limit."""
 
@@ -225,10 +244,13 @@ class Device:
 
     def _kill_group(self, pid: int) -> None:
         """Best effort: SIGKILL a device process group (a timed-out command and its children)."""
+        command = kill_command(pid, pid)
+        if command is None:
+            return  # pid 0/1 or garbage: `kill -9 -0` would take adbd's group, -1 every process
         deadline = wire.Deadline(10.0, f"killing process group {pid} on {self.serial}")
         try:
             with self._transport(deadline) as conn:
-                wire.shell_v2(conn, quote_command(["kill", "-9", "--", f"-{pid}"]), deadline)
+                wire.shell_v2(conn, quote_command(command), deadline)
         except DeviceError:
             pass
 

@@ -40,11 +40,37 @@ class DelegateUnavailable(Exception):
     """The requested delegate cannot run this artifact here and no fallback was allowed."""
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (rename), so a pull never sees half a file."""
+def _fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename in it survives a power loss (best effort: not every filesystem allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _publish(path: Path, write: Any) -> None:
+    """Atomic and durable: `write(handle)` into a temp file, fsync it, rename it onto `path`, fsync the directory.
+
+    A phone losing power (or the host pulling the cable) then leaves the previous result.json, never an empty one."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    with open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically and durably, so a pull never sees half a file."""
+    text = json.dumps(data, indent=1, sort_keys=True).encode("utf-8")
+    _publish(path, lambda handle: handle.write(text))
 
 
 def _versions() -> dict[str, str]:
@@ -253,7 +279,8 @@ def _outputs(bundle: Path, out: Path, plan: dict[str, Any], runtimes: dict, resu
         rt = runtimes[label]
         outs = [rt.run(feed)["mask_logits"] for feed in heldout_inputs(bundle, rt.manifest)]
         name = f"outputs/{label}.npy"
-        np.save(out / name, np.concatenate(outs).astype(np.float32))
+        array = np.concatenate(outs).astype(np.float32)
+        _publish(out / name, lambda handle, a=array: np.save(handle, a))
         result["artifacts"][label]["outputs"] = name
         save()
 
@@ -318,6 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cold is None:
         args.out.mkdir(parents=True, exist_ok=True)
         # Lets the host kill this process group if it is interrupted or times out.
+        # Our own process group, so the host's kill takes the runner and its cold-start children and nothing else
+        # (adbd's group included); fails harmlessly when we already lead a session (adbd ran setsid for us).
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass
+        # In a pid namespace the group can read as 0 (its leader lives outside): the host then kills the pid only.
         (args.out / PID_FILE).write_text(f"{os.getpid()} {os.getpgid(0)}\n")
     try:
         if args.cold is not None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lightavseg_mobile.device.adb import DEVICE_TMP, Device
+from lightavseg_mobile.device.adb import DEVICE_TMP, Device, kill_command
 from lightavseg_mobile.device.errors import DeviceError
 from lightavseg_mobile.runtime.registry import RUNTIMES
 from lightavseg_mobile.artifact.manifest import Manifest, artifact_sha256, manifest_path
@@ -42,6 +42,11 @@ ROOT_MODULES = ("runtime/__init__.py", "runtime/timing.py", "artifact/manifest.p
     spec.loader.partition(":")[0].removeprefix("lightavseg_mobile.").replace(".", "/") + ".py"
     for spec in RUNTIMES.values() if spec.on_device)
 _HEAVY = ("torch", "torchao", "litert_torch", "onnx", "librosa", "PIL", "matplotlib")
+INCOMING_PREFIX = ".incoming-"
+OWNER_FILE = ".owner"
+# An upload folder nothing was written to for this long belongs to a push that died (a live push writes every
+# few seconds, even over slow USB 2): swept by the next run, whoever left it.
+STALE_INCOMING_MINUTES = 30
 # Free space kept on top of the bundle: the runner writes outputs and results too.
 _SPACE_MARGIN = 32 * 1024 * 1024
 
@@ -227,9 +232,9 @@ def ensure_on_device(device: Device, bundle: Bundle, staging: Path, progress: Pr
     if is_cached(device, bundle):
         say("push", f"bundle {bundle.digest} already on {device.serial}: nothing to push")
         return {"path": bundle.device_dir, "cached": True, "pushed_files": 0, "pushed_bytes": 0}
+    sweep_incoming(device, say)
     check_space(device, bundle.size)
-    incoming = f"{CACHE_DIR}/.incoming-{bundle.digest}-{secrets.token_hex(4)}"
-    device.shell(["mkdir", "-p", incoming], timeout=30.0).check(f"mkdir {incoming}")
+    incoming = make_incoming(device, bundle.digest)
     say("push", f"bundle {bundle.digest}: {len(bundle.files)} files, {bundle.size / 1e6:.1f} MB -> {device.serial}")
     try:
         pushed = push_checked(device, bundle.files, staging / SUMS_FILE, incoming, "the bundle")
@@ -245,6 +250,45 @@ def ensure_on_device(device: Device, bundle: Bundle, staging: Path, progress: Pr
         raise
     evict_old_bundles(device, keep=KEEP_BUNDLES, current=bundle.digest)
     return {"path": bundle.device_dir, "cached": False, "pushed_files": len(bundle.files) + 2, "pushed_bytes": pushed}
+
+
+def make_incoming(device: Device, name: str, subdir: str = "") -> str:
+    """Create a private upload folder in the cache with an owner record (host, pid), so a sweep can tell it is live."""
+    incoming = f"{CACHE_DIR}/{INCOMING_PREFIX}{name}-{secrets.token_hex(4)}"
+    device.shell(["sh", "-c", 'mkdir -p "$1/$3" && printf "%s" "$2" > "$1/$4"', "sh", incoming,
+                  owner_line(incoming.rsplit("-", 1)[1]), subdir, OWNER_FILE], timeout=30.0).check(f"mkdir {incoming}")
+    return incoming
+
+
+def sweep_incoming(device: Device, progress: Progress | None = None) -> list[str]:
+    """Delete upload folders of pushes that died: owned by a dead process of this host, or idle for 30+ minutes."""
+    listing = device.shell(["sh", "-c", 'for d in "$1"/' + INCOMING_PREFIX + '*; do [ -d "$d" ] || continue; '
+                            'recent=$(find "$d" -mmin -"$2" 2>/dev/null | head -n 1); '
+                            'printf "%s\t%s\t%s\n" "$d" "${recent:+recent}" '
+                            '"$(head -c 200 "$d/$3" 2>/dev/null | head -n 1)"; done; true',
+                            "sh", CACHE_DIR, str(STALE_INCOMING_MINUTES), OWNER_FILE], timeout=60.0)
+    if not listing.ok:
+        return []
+    host = socket.gethostname()
+    removed = []
+    for line in listing.stdout.splitlines():
+        path, recent, owner = (line.split("\t") + ["", ""])[:3]
+        if not path.startswith(f"{CACHE_DIR}/{INCOMING_PREFIX}") or "/" in path[len(CACHE_DIR) + 1:]:
+            continue
+        fields = owner.split()
+        ours = len(fields) == 3 and fields[0] == host and fields[1].isdigit()
+        if ours and int(fields[1]) == os.getpid():
+            continue  # this process's own push (another thread, `--serial all` on one device)
+        dead_owner = ours and not _pid_alive(int(fields[1]))
+        if dead_owner or not recent:
+            try:
+                device.remove_tree(path)
+            except DeviceError:
+                continue
+            removed.append(path)
+    if removed and progress is not None:
+        progress("push", f"removed {len(removed)} upload folder(s) left by interrupted pushes on {device.serial}")
+    return removed
 
 
 def push_checked(device: Device, files: Sequence[BundleFile], sums: Path, incoming: str, what: str) -> int:
@@ -301,13 +345,21 @@ def make_run_dir(device: Device, staging: Path) -> tuple[str, str]:
     return path, run_id
 
 
-def kill_runner(device: Device, run_dir: str) -> None:
-    """Best effort: SIGKILL the runner's process group recorded in RUN/runner.pid."""
+def kill_runner(device: Device, run_dir: str) -> bool:
+    """Best effort: SIGKILL the runner's process group recorded in RUN/runner.pid; True when a kill was sent."""
     try:
-        device.shell(["sh", "-c", 'read pid pgid < "$1" 2>/dev/null && kill -9 -- "-$pgid" 2>/dev/null; true',
-                      "sh", f"{run_dir}/runner.pid"], timeout=15.0)
+        record = device.shell(["cat", "--", f"{run_dir}/runner.pid"], timeout=15.0)
+        if not record.ok:
+            return False  # the runner never started
+        fields = record.stdout.split()
+        # Parsed and checked here, not in a device shell: a pgid of 0 or 1 must never reach `kill`.
+        command = kill_command(*fields[:2]) if len(fields) >= 2 else None
+        if command is None:
+            return False
+        device.shell(command, timeout=15.0)
+        return True
     except DeviceError:
-        pass
+        return False
 
 
 def clean_run_dir(device: Device, run_dir: str) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shlex
 import subprocess
 import sys
@@ -188,13 +187,13 @@ def ensure_site(device: Device, house: Wheelhouse, staging: Path, progress: Prog
     if device.shell(["test", "-f", index], timeout=30.0).ok:  # the index is only written by a complete push
         say("push", f"runtime wheels {house.digest} already on {device.serial}: nothing to push")
         return record
+    rb.sweep_incoming(device, say)  # a wheel upload cut short leaves ~160 MB behind otherwise
     rb.check_space(device, house.size + house.unpacked_size)  # wheels and their unpacked copy, briefly both
     staging.mkdir(parents=True, exist_ok=True)
     (staging / SITE_SUMS).write_text("".join(f"{f.sha256}  {f.rel}\n" for f in house.files))
     (staging / SITE_INDEX).write_text(json.dumps({"digest": house.digest, "python": house.python,
                                                   "wheels": {f.rel: f.sha256 for f in house.files}}, indent=1))
-    incoming = f"{rb.CACHE_DIR}/.incoming-{SITE_PREFIX}{house.digest}-{secrets.token_hex(4)}"
-    device.shell(["mkdir", "-p", f"{incoming}/wheels"], timeout=30.0).check(f"mkdir {incoming}")
+    incoming = rb.make_incoming(device, f"{SITE_PREFIX}{house.digest}", "wheels")
     say("push", f"runtime wheels {house.digest} (CPython {house.python} aarch64): {len(house.files)} wheels, "
                 f"{house.size / 1e6:.1f} MB -> {device.serial}, {house.unpacked_size / 1e6:.0f} MB unpacked")
     try:
