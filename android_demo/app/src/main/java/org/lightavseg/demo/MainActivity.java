@@ -6,30 +6,43 @@ import java.util.Map;
 
 import android.Manifest.permission;
 import android.app.Activity;
+import android.content.Intent;
 import android.content.pm.PackageManager;
 import android.graphics.Color;
+import android.graphics.Matrix;
 import android.graphics.SurfaceTexture;
 import android.os.Bundle;
 import android.os.Handler;
 import android.os.HandlerThread;
+import android.os.SystemClock;
 import android.util.Log;
+import android.util.Size;
 import android.view.Gravity;
 import android.view.TextureView;
+import android.view.View;
 import android.view.ViewGroup;
+import android.view.WindowManager;
 import android.widget.FrameLayout;
 import android.widget.RadioButton;
 import android.widget.RadioGroup;
 
+import org.lightavseg.core.AudioFeed;
+import org.lightavseg.core.BenchReport;
+import org.lightavseg.core.BenchSession;
 import org.lightavseg.core.Engine;
+import org.lightavseg.core.FrameClock;
 import org.lightavseg.core.LatencyWindow;
 import org.lightavseg.core.ManifestException;
 import org.lightavseg.core.Masks;
+import org.lightavseg.core.MicLoop;
+import org.lightavseg.core.PreviewGeometry;
 import org.lightavseg.core.Segmenter;
 import org.lightavseg.core.TensorData;
 
 /**
  * Live mode: camera + microphone -> mask overlay with latency readout and delegate toggles.
- * Bench mode (am start -n org.lightavseg.demo/.MainActivity --es mode bench): held-out clips -> JSON report.
+ * Bench mode (am start -S -n org.lightavseg.demo/.MainActivity --es mode bench): held-out clips -> JSON report,
+ * then the activity finishes; a start that reaches a running activity arrives in onNewIntent.
  */
 public final class MainActivity extends Activity implements CameraController.FrameSink {
     static final String TAG = "LightAVSeg";
@@ -37,13 +50,16 @@ public final class MainActivity extends Activity implements CameraController.Fra
     private static final String[] DELEGATES = {"cpu", "nnapi", "gpu"};
     private static final String[] DELEGATE_LABELS = {"CPU (XNNPACK)", "NNAPI", "GPU"};
 
+    private FrameLayout root;
     private OverlayView overlay;
     private TextureView preview;
     private HandlerThread inferenceThread;
     private Handler inference;
     private HandlerThread cameraThread;
     private CameraController camera;
-    private MicRecorder mic;
+    // Read by the camera thread, attached/detached by the UI thread: one volatile reference inside.
+    private final AudioFeed audio = new AudioFeed();
+    private final BenchSession bench = new BenchSession();
 
     // Owned by the inference thread.
     private volatile Segmenter segmenter;
@@ -61,11 +77,12 @@ public final class MainActivity extends Activity implements CameraController.Fra
     @Override
     protected void onCreate(Bundle state) {
         super.onCreate(state);
-        FrameLayout root = new FrameLayout(this);
+        root = new FrameLayout(this);
         root.setBackgroundColor(Color.BLACK);
         preview = new TextureView(this);
         overlay = new OverlayView(this);
-        root.addView(preview, new FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.MATCH_PARENT));
+        // The preview gets the frame's aspect-fit box once the camera's size is known (layoutPreview).
+        root.addView(preview, new FrameLayout.LayoutParams(0, 0, Gravity.TOP | Gravity.LEFT));
         root.addView(overlay, new FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.MATCH_PARENT));
         setContentView(root);
 
@@ -73,8 +90,8 @@ public final class MainActivity extends Activity implements CameraController.Fra
         inferenceThread.start();
         inference = new Handler(inferenceThread.getLooper());
 
-        if ("bench".equals(getIntent().getStringExtra("mode"))) {
-            startBench();
+        if (isBench(getIntent())) {
+            startBench(getIntent());
             return;
         }
         root.addView(delegateToggles(), new FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT,
@@ -171,7 +188,12 @@ public final class MainActivity extends Activity implements CameraController.Fra
         overlay.setLines(String.format(Locale.ROOT, "model p50 %.1f ms, frame p50 %.1f ms (last %d frames)",
                         modelLatency.p50(), frameLatency.p50(), modelLatency.count()),
                 "delegate: " + engine.delegate() + " (asked: " + delegateRequested + "), " + engine.threads() + " threads",
-                model.manifest.artifactFile + " " + model.manifest.precision + audioNote);
+                model.manifest.artifactFile + " " + model.manifest.precision + audioNote + micNote());
+    }
+
+    private String micNote() {
+        String m = audio.message();
+        return m == null ? "" : "\naudio: " + m;
     }
 
     // ---- live mode: permissions, camera, microphone ----
@@ -180,7 +202,7 @@ public final class MainActivity extends Activity implements CameraController.Fra
     protected void onResume() {
         super.onResume();
         resumed = true;
-        if (!"bench".equals(getIntent().getStringExtra("mode"))) {
+        if (!isBench(getIntent())) {
             checkPermissionsAndStart();
         }
     }
@@ -219,18 +241,23 @@ public final class MainActivity extends Activity implements CameraController.Fra
         }
         if (rec) {
             int rate = segmenter.vggish().sampleRate;
-            mic = new MicRecorder(rate, segmenter.vggish().int16Scale, rate * 2);
-            String err = mic.start();
-            audioNote = err == null ? "" : "\naudio: silence (" + err + ")";
-            if (err != null) {
-                mic = null;
-            }
+            String[] why = new String[1];
+            MicLoop m = MicRecorder.start(rate, segmenter.vggish().int16Scale, rate * 2, why);
+            audio.attach(m);
+            audioNote = m == null ? "\naudio: silence (" + why[0] + ")" : "";
         } else {
             audioNote = "\naudio: silence (microphone permission denied)";
         }
         cameraThread = new HandlerThread("camera");
         cameraThread.start();
         camera = new CameraController(this, new Handler(cameraThread.getLooper()), this);
+        String err = camera.configure();
+        if (err != null) {
+            problem = err;
+            showStatusLater();
+            return;
+        }
+        layoutPreview();
         if (preview.isAvailable()) {
             openCamera(preview.getSurfaceTexture());
         } else {
@@ -242,6 +269,7 @@ public final class MainActivity extends Activity implements CameraController.Fra
 
                 @Override
                 public void onSurfaceTextureSizeChanged(SurfaceTexture st, int w, int h) {
+                    layoutPreview();
                 }
 
                 @Override
@@ -256,11 +284,52 @@ public final class MainActivity extends Activity implements CameraController.Fra
         }
     }
 
+    private int displayDegrees() {
+        return PreviewGeometry.displayDegrees(getWindowManager().getDefaultDisplay().getRotation());
+    }
+
+    /**
+     * UI thread: the preview and the mask share one box, the upright frame's aspect fitted into the screen (not
+     * stretched to it); the TextureView is turned back when the display is rotated against the device's natural
+     * orientation (landscape-native tablets held in portrait).
+     */
+    private void layoutPreview() {
+        final CameraController c = camera;
+        if (c == null || c.setup() == null) {
+            return;
+        }
+        if (root.getWidth() == 0) {
+            root.addOnLayoutChangeListener(new View.OnLayoutChangeListener() {
+                @Override
+                public void onLayoutChange(View v, int l, int t, int r, int b, int ol, int ot, int or, int ob) {
+                    root.removeOnLayoutChangeListener(this);
+                    layoutPreview();
+                }
+            });
+            return;
+        }
+        Size size = c.setup().size;
+        int degrees = displayDegrees();
+        PreviewGeometry.FrameTransform ft = PreviewGeometry.frameTransform(c.setup().sensorOrientation, degrees, c.setup().front);
+        int[] box = PreviewGeometry.fit(root.getWidth(), root.getHeight(), ft.outWidth(size.getWidth(), size.getHeight()),
+                ft.outHeight(size.getWidth(), size.getHeight()));
+        FrameLayout.LayoutParams lp = new FrameLayout.LayoutParams(box[2], box[3], Gravity.TOP | Gravity.LEFT);
+        lp.leftMargin = box[0];
+        lp.topMargin = box[1];
+        preview.setLayoutParams(lp);
+        float[] vt = PreviewGeometry.previewTransform(box[2], box[3], degrees);
+        Matrix m = new Matrix();
+        m.setScale(vt[0], vt[1], box[2] / 2f, box[3] / 2f);
+        m.postRotate(vt[2], box[2] / 2f, box[3] / 2f);
+        preview.setTransform(m);
+        overlay.setBox(box);
+    }
+
     private void openCamera(SurfaceTexture st) {
         if (camera == null) {
             return;
         }
-        String err = camera.open(st);
+        String err = camera.open(st, displayDegrees());
         if (err != null) {
             problem = err;
             showStatusLater();
@@ -288,9 +357,9 @@ public final class MainActivity extends Activity implements CameraController.Fra
             cameraThread.quitSafely();
             cameraThread = null;
         }
-        if (mic != null) {
-            mic.stop();
-            mic = null;
+        MicLoop m = audio.detach();
+        if (m != null) {
+            m.stop();
         }
     }
 
@@ -315,23 +384,23 @@ public final class MainActivity extends Activity implements CameraController.Fra
     }
 
     @Override
-    public void onFrame(final byte[] rgb, final int w, final int h) {
+    public void onFrame(final byte[] rgb, final int w, final int h, long acquiredNanos) {
         busy = true;
-        final float[] audio = mic != null ? mic.snapshot(segmenter.vggish().patchSamples())
-                : new float[segmenter.vggish().patchSamples()];
+        final FrameClock clock = new FrameClock(acquiredNanos);
+        final float[] window = audio.window(segmenter.vggish().patchSamples());
         inference.post(new Runnable() {
             @Override
             public void run() {
                 try {
-                    long t0 = System.nanoTime();
-                    Map<String, TensorData> in = segmenter.inputs(rgb, w, h, segmenter.audioFeature(audio));
-                    long t1 = System.nanoTime();
+                    Map<String, TensorData> in = segmenter.inputs(rgb, w, h, segmenter.audioFeature(window));
+                    clock.modelStart(SystemClock.elapsedRealtimeNanos());
                     float[] logits = segmenter.maskLogits(engine.run(in));
-                    long t2 = System.nanoTime();
+                    clock.modelEnd(SystemClock.elapsedRealtimeNanos());
                     int[] hw = segmenter.maskSize();
                     overlay.setMask(Masks.threshold(logits), hw[1], hw[0]);
-                    modelLatency.add((t2 - t1) / 1e6);
-                    frameLatency.add((t2 - t0) / 1e6);
+                    modelLatency.add(clock.modelMs());
+                    // From the camera image (before YUV->RGB and rotation) to the mask.
+                    frameLatency.add(clock.frameMs(SystemClock.elapsedRealtimeNanos()));
                 } catch (Engine.EngineException | RuntimeException e) {
                     problem = "Inference failed: " + e.getMessage();
                     Log.e(TAG, "inference failed", e);
@@ -351,41 +420,91 @@ public final class MainActivity extends Activity implements CameraController.Fra
 
     // ---- bench mode ----
 
-    private void startBench() {
-        final String delegate = orDefault(getIntent().getStringExtra("delegate"), "cpu");
-        final int warmup = getIntent().getIntExtra("warmup", 3);
-        final int repeats = getIntent().getIntExtra("repeats", 1);
+    private static boolean isBench(Intent i) {
+        return i != null && "bench".equals(i.getStringExtra("mode"));
+    }
+
+    /** A start that reaches this activity while it exists (no -S): a bench start runs, or is refused if one runs. */
+    @Override
+    protected void onNewIntent(Intent intent) {
+        super.onNewIntent(intent);
+        if (isBench(intent)) {
+            setIntent(intent);
+            startBench(intent);
+        }
+    }
+
+    private void startBench(Intent intent) {
+        final String delegate = orDefault(intent.getStringExtra("delegate"), "cpu");
+        final int warmup = intent.getIntExtra("warmup", 3);
+        final int repeats = intent.getIntExtra("repeats", 1);
         final File out = new File(getExternalFilesDir(null), "bench");
+        final BenchRunner runner = new BenchRunner(getAssets(), out, new BenchRunner.Progress() {
+            @Override
+            public void say(String line) {
+                Log.i(TAG, "bench " + line);
+                overlay.setLines("Bench mode", line);
+            }
+        });
+        final BenchSession.Host host = new BenchSession.Host() {
+            @Override
+            public void keepScreenOn(final boolean on) {
+                // A phone that sleeps mid-run throttles or pauses it: the flag holds for the run only.
+                runOnUiThread(new Runnable() {
+                    @Override
+                    public void run() {
+                        if (on) {
+                            getWindow().addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON);
+                        } else {
+                            getWindow().clearFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON);
+                        }
+                    }
+                });
+            }
+
+            @Override
+            public void markStarted() throws Exception {
+                runner.clearPrevious();
+                BenchReport.writeStarted(out, "delegate=" + delegate);
+            }
+
+            @Override
+            public File run() throws Exception {
+                loadModel();
+                delegateRequested = delegate;
+                createEngine();
+                if (problem != null || engine == null) {
+                    return runner.writeFailure(problem == null ? "no engine" : problem, delegate,
+                            model == null ? null : model.manifest);
+                }
+                return runner.run(segmenter, engine, delegate, warmup, repeats);
+            }
+
+            @Override
+            public void log(String line) {
+                Log.i(TAG, line);
+                overlay.setLines("Bench mode", line);
+            }
+
+            @Override
+            public void finish() {
+                // The next `am start` then creates a fresh activity instead of meeting this one.
+                runOnUiThread(new Runnable() {
+                    @Override
+                    public void run() {
+                        MainActivity.this.finish();
+                    }
+                });
+            }
+        };
+        if (!bench.claim(host)) {
+            return;
+        }
         overlay.setLines("Bench mode: running the held-out clips...");
         inference.post(new Runnable() {
             @Override
             public void run() {
-                BenchRunner runner = new BenchRunner(getAssets(), out, new BenchRunner.Progress() {
-                    @Override
-                    public void say(String line) {
-                        Log.i(TAG, "bench " + line);
-                        overlay.setLines("Bench mode", line);
-                    }
-                });
-                runner.clearPrevious();
-                File report;
-                try {
-                    loadModel();
-                    delegateRequested = delegate;
-                    createEngine();
-                    if (problem != null || engine == null) {
-                        report = runner.writeFailure(problem == null ? "no engine" : problem, delegate,
-                                model == null ? null : model.manifest);
-                    } else {
-                        report = runner.run(segmenter, engine, delegate, warmup, repeats);
-                    }
-                    Log.i(TAG, "BENCH_DONE " + report.getAbsolutePath());
-                    overlay.setLines("Bench mode finished.", "Report: " + report.getAbsolutePath(),
-                            problem == null ? "" : problem);
-                } catch (Exception e) {
-                    Log.e(TAG, "BENCH_FAILED", e);
-                    overlay.setLines("Bench mode failed: " + e);
-                }
+                bench.execute(host);
             }
         });
     }

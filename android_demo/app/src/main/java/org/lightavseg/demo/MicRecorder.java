@@ -4,89 +4,80 @@ import android.media.AudioFormat;
 import android.media.AudioRecord;
 import android.media.MediaRecorder;
 
-/** 16 kHz mono microphone into a ring buffer; snapshot() gives the most recent samples in [-1, 1). */
-final class MicRecorder {
-    private final int sampleRate;
-    private final float int16Scale;
-    private final float[] ring;
-    private int written;
-    private volatile boolean running;
-    private AudioRecord record;
-    private Thread thread;
+import org.lightavseg.core.MicLoop;
 
-    MicRecorder(int sampleRate, double int16Scale, int capacitySamples) {
-        this.sampleRate = sampleRate;
-        this.int16Scale = (float) int16Scale;
-        this.ring = new float[capacitySamples];
+/** 16 kHz mono AudioRecord behind core's MicLoop (start check, read errors, back-off, silence, messages). */
+final class MicRecorder {
+    private MicRecorder() {
     }
 
-    /** Starts recording; returns an error message for the screen, or null on success. */
-    String start() {
+    /** Opens and starts the microphone; returns the running loop, or null with the reason in why[0]. */
+    static MicLoop start(int sampleRate, double int16Scale, int capacitySamples, String[] why) {
         int min = AudioRecord.getMinBufferSize(sampleRate, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_16BIT);
         if (min <= 0) {
-            return "The microphone does not support " + sampleRate + " Hz mono 16-bit recording.";
+            why[0] = "the microphone does not support " + sampleRate + " Hz mono 16-bit recording";
+            return null;
         }
+        final AudioRecord record;
         try {
             record = new AudioRecord(MediaRecorder.AudioSource.MIC, sampleRate, AudioFormat.CHANNEL_IN_MONO,
                     AudioFormat.ENCODING_PCM_16BIT, Math.max(min, sampleRate / 5 * 2));
         } catch (IllegalArgumentException | SecurityException e) {
-            return "Cannot open the microphone: " + e.getMessage();
+            why[0] = "cannot open the microphone: " + e.getMessage();
+            return null;
         }
         if (record.getState() != AudioRecord.STATE_INITIALIZED) {
             record.release();
-            record = null;
-            return "Cannot open the microphone (is another app using it?).";
+            why[0] = "cannot open the microphone (is another app using it?)";
+            return null;
         }
-        running = true;
-        record.startRecording();
-        thread = new Thread(new Runnable() {
+        final MicLoop loop = new MicLoop(new MicLoop.Source() {
             @Override
-            public void run() {
-                short[] buf = new short[sampleRate / 50];
-                while (running) {
-                    int n = record.read(buf, 0, buf.length);
-                    if (n > 0) {
-                        append(buf, n);
-                    }
+            public void start() {
+                record.startRecording();
+            }
+
+            @Override
+            public boolean recording() {
+                return record.getRecordingState() == AudioRecord.RECORDSTATE_RECORDING;
+            }
+
+            @Override
+            public int read(short[] buf, int n) {
+                return record.read(buf, 0, n);
+            }
+
+            @Override
+            public void stop() {
+                try {
+                    record.stop();
+                } catch (IllegalStateException ignored) {
+                    // Never started: nothing to stop.
                 }
             }
-        }, "mic");
-        thread.start();
-        return null;
-    }
 
-    private synchronized void append(short[] buf, int n) {
-        for (int i = 0; i < n; i++) {
-            // int16 / int16_scale (32768 for VGGish), the manifest's scaling; exact in float32.
-            ring[written % ring.length] = buf[i] / int16Scale;
-            written++;
-        }
-    }
-
-    /** The last n samples, oldest first; zeros before recording started. */
-    synchronized float[] snapshot(int n) {
-        float[] out = new float[n];
-        int have = Math.min(n, Math.min(written, ring.length));
-        for (int i = 0; i < have; i++) {
-            out[n - have + i] = ring[(written - have + i) % ring.length];
-        }
-        return out;
-    }
-
-    void stop() {
-        running = false;
-        if (thread != null) {
-            try {
-                thread.join(500);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            @Override
+            public void release() {
+                record.release();
             }
-            thread = null;
+        }, new MicLoop.Sleeper() {
+            @Override
+            public void sleep(long ms) throws InterruptedException {
+                Thread.sleep(ms);
+            }
+        }, sampleRate, int16Scale, capacitySamples);
+        String err = loop.start();
+        if (err != null) {
+            why[0] = err;
+            return null;
         }
-        if (record != null) {
-            record.stop();
-            record.release();
-            record = null;
-        }
+        Thread t = new Thread(new Runnable() {
+            @Override
+            public void run() {
+                loop.loop();
+            }
+        }, "mic");
+        t.start();
+        return loop;
     }
 }

@@ -1,24 +1,25 @@
 package org.lightavseg.demo;
 
 import java.io.ByteArrayOutputStream;
-import java.io.ByteArrayInputStream;
+import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.Charset;
 
+import android.content.res.AssetFileDescriptor;
 import android.content.res.AssetManager;
 
 import org.lightavseg.core.Manifest;
 import org.lightavseg.core.ManifestException;
+import org.lightavseg.core.MappedModel;
 
 /** The model shipped in assets/model/: exactly one *.manifest.json and the artifact it names, hash-checked. */
 final class ModelStore {
     static final String DIR = "model";
 
     final Manifest manifest;
-    /** The artifact in a direct, native-order buffer (what LiteRT maps). */
+    /** The artifact mapped read-only from the APK (stored uncompressed), never copied into the heap. */
     final ByteBuffer artifact;
 
     private ModelStore(Manifest manifest, ByteBuffer artifact) {
@@ -55,22 +56,38 @@ final class ModelStore {
             throw new ManifestException("cannot read assets/model/" + manifestName + ": " + e.getMessage());
         }
         m.requireRunnableByApp();
-        byte[] bytes;
+        String path = DIR + "/" + m.artifactFile;
+        ByteBuffer mapped;
         try {
-            bytes = read(assets, DIR + "/" + m.artifactFile);
+            mapped = map(assets, path);
+        } catch (java.io.FileNotFoundException e) {
+            // openFd's error for a missing asset and for a compressed one alike.
+            throw new ManifestException("artifact assets/" + path + " named by " + manifestName + " is missing or "
+                    + "compressed in the APK: copy the model and its manifest together, and keep .tflite uncompressed");
         } catch (IOException e) {
-            throw new ManifestException("artifact assets/model/" + m.artifactFile + " named by " + manifestName
-                    + " is missing: copy the model and its manifest together");
+            throw new ManifestException("cannot map assets/" + path + ": " + e.getMessage());
         }
         try {
-            m.verifyArtifact(new ByteArrayInputStream(bytes), "assets/model/" + m.artifactFile);
+            m.verifyArtifact(MappedModel.stream(mapped), "assets/" + path);
         } catch (IOException e) {
-            throw new ManifestException("cannot hash assets/model/" + m.artifactFile + ": " + e.getMessage());
+            throw new ManifestException("cannot hash assets/" + path + ": " + e.getMessage());
         }
-        ByteBuffer buf = ByteBuffer.allocateDirect(bytes.length).order(ByteOrder.nativeOrder());
-        buf.put(bytes);
-        buf.rewind();
-        return new ModelStore(m, buf);
+        return new ModelStore(m, mapped);
+    }
+
+    /** The asset's bytes inside the APK file, mapped; the mapping outlives the descriptor, which is closed. */
+    private static ByteBuffer map(AssetManager assets, String path) throws IOException {
+        AssetFileDescriptor fd = assets.openFd(path);
+        try {
+            FileInputStream in = new FileInputStream(fd.getFileDescriptor());
+            try {
+                return MappedModel.map(in.getChannel(), fd.getStartOffset(), fd.getDeclaredLength(), "assets/" + path);
+            } finally {
+                in.close();
+            }
+        } finally {
+            fd.close();
+        }
     }
 
     static byte[] read(AssetManager assets, String path) throws IOException {

@@ -16,6 +16,8 @@ final class OverlayView extends View {
     private final Paint bitmapPaint = new Paint(Paint.FILTER_BITMAP_FLAG);
     private Bitmap mask;
     private String[] lines = new String[0];
+    // The preview's on-screen box {left, top, width, height}: the mask covers the frame, which fills this box.
+    private volatile int[] box;
 
     OverlayView(Context context) {
         super(context);
@@ -38,6 +40,12 @@ final class OverlayView extends View {
         postInvalidate();
     }
 
+    /** The preview's box (PreviewGeometry.fit); null until laid out, then the mask is not drawn. */
+    void setBox(int[] b) {
+        box = b;
+        postInvalidate();
+    }
+
     void setLines(String... status) {
         lines = status;
         postInvalidate();
@@ -46,8 +54,9 @@ final class OverlayView extends View {
     @Override
     protected void onDraw(Canvas canvas) {
         super.onDraw(canvas);
-        if (mask != null) {
-            canvas.drawBitmap(mask, null, new Rect(0, 0, getWidth(), getHeight()), bitmapPaint);
+        int[] b = box;
+        if (mask != null && b != null) {
+            canvas.drawBitmap(mask, null, new Rect(b[0], b[1], b[0] + b[2], b[1] + b[3]), bitmapPaint);
         }
         if (lines.length == 0) {
             return;

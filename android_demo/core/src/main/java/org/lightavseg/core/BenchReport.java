@@ -24,13 +24,17 @@ import org.json.JSONObject;
  */
 public final class BenchReport {
     public static final String SCHEMA = "lightavseg-bench-report";
-    public static final int SCHEMA_VERSION = 1;
+    /** 2 added runtime.delegate_outcome (DelegateOutcome) and the started marker. */
+    public static final int SCHEMA_VERSION = 2;
     public static final String REPORT_FILE = "bench_report.json";
+    /** Written first by every bench start: the host waits for it to know the activity really started. */
+    public static final String STARTED_FILE = "bench_started";
 
     private final Map<String, Object> device = new LinkedHashMap<String, Object>();
     private final Map<String, Object> runtime = new LinkedHashMap<String, Object>();
     private final List<JSONObject> outputs = new ArrayList<JSONObject>();
     private Manifest manifest;
+    private DelegateOutcome delegateOutcome;
     private LatencyStats latency;
     private String latencyScope = "";
     private String error;
@@ -45,6 +49,12 @@ public final class BenchReport {
     /** Runtime facts; name is always "litert-android". */
     public BenchReport runtime(String key, Object value) {
         runtime.put(key, value);
+        return this;
+    }
+
+    /** What LiteRT did with the requested delegate: runtime.delegate_outcome, plus its label as runtime.delegate. */
+    public BenchReport delegateOutcome(DelegateOutcome d) {
+        this.delegateOutcome = d;
         return this;
     }
 
@@ -99,6 +109,11 @@ public final class BenchReport {
         o.put("device", new JSONObject(device));
         JSONObject rt = new JSONObject(runtime);
         rt.put("name", "litert-android");
+        if (delegateOutcome != null) {
+            rt.put("delegate", delegateOutcome.label());
+            rt.put("delegate_requested", delegateOutcome.requested);
+            rt.put("delegate_outcome", delegateOutcome.toJson());
+        }
         o.put("runtime", rt);
         JSONObject art = new JSONObject();
         if (manifest != null) {
@@ -123,6 +138,21 @@ public final class BenchReport {
             o.put("error", error);
         }
         return o;
+    }
+
+    /** Writes dir/bench_started (the run's start time), so the host sees that this start of bench mode ran. */
+    public static File writeStarted(File dir, String what) throws IOException {
+        if (!dir.isDirectory() && !dir.mkdirs()) {
+            throw new IOException("cannot create " + dir);
+        }
+        File f = new File(dir, STARTED_FILE);
+        OutputStream out = new FileOutputStream(f);
+        try {
+            out.write((what + "\n").getBytes(Charset.forName("UTF-8")));
+        } finally {
+            out.close();
+        }
+        return f;
     }
 
     /** Writes dir/bench_report.json atomically (temp file + rename), so a reader never sees half a report. */

@@ -13,10 +13,13 @@ public interface Engine extends Closeable {
     /** Runs the model once. */
     Map<String, TensorData> run(Map<String, TensorData> inputs) throws EngineException;
 
-    /** The delegate that actually runs the model, with the fallback reason if one was refused. */
+    /** The delegate that actually runs the model, with the fallback reason if one was refused (for the screen). */
     String delegate();
 
-    /** Runtime name and version, e.g. "litert-android 1.4.2". */
+    /** Requested / applied / operators delegated / fallback, counted from what the interpreter reports. */
+    DelegateOutcome delegateOutcome();
+
+    /** Runtime name and the inference library's own version, e.g. "litert-android 1.4.2". */
     String runtime();
 
     /** Number of CPU threads the engine uses. */

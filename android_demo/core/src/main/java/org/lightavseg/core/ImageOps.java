@@ -211,6 +211,18 @@ public final class ImageOps {
         return out;
     }
 
+    /** Mirrors interleaved RGB left-right (what the front camera's preview shows). */
+    public static byte[] mirror(byte[] rgb, int w, int h) {
+        checkRgb(rgb, w, h);
+        byte[] out = new byte[rgb.length];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                System.arraycopy(rgb, (y * w + x) * 3, out, (y * w + (w - 1 - x)) * 3, 3);
+            }
+        }
+        return out;
+    }
+
     /**
      * YUV 4:2:0 planes (Android's YUV_420_888 with any pixel/row strides) to interleaved RGB, BT.601
      * full range ("JFIF", what camera JPEGs use) in 10-bit fixed point.

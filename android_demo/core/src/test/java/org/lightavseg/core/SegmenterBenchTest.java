@@ -41,6 +41,11 @@ public class SegmenterBenchTest {
         }
 
         @Override
+        public DelegateOutcome delegateOutcome() {
+            return new DelegateOutcome("cpu", "xnnpack", 10, 1, false, null);
+        }
+
+        @Override
         public String runtime() {
             return "test";
         }
@@ -108,15 +113,26 @@ public class SegmenterBenchTest {
         assertEquals(Math.sqrt(2.0), stats.std, 1e-12);
         File report = new BenchReport()
                 .device("manufacturer", "host").device("model", "jvm").device("sdk_int", 0)
-                .runtime("version", "test").runtime("delegate", "cpu").runtime("threads", 1)
+                .runtime("version", "test").runtime("threads", 1)
+                .delegateOutcome(new DelegateOutcome("gpu", "xnnpack", 40, 3, true, "gpu refused the model: no OpenCL"))
                 .artifact(manifest())
                 .latency(stats, "engine.run per frame")
                 .output("clip_a", "outputs/clip_a.npy", "mask_logits", new int[] {2, 1, 4, 4}, 2)
                 .write(out);
         JSONObject j = new JSONObject(Golden.text(report));
         assertEquals("lightavseg-bench-report", j.getString("schema"));
-        assertEquals(1, j.getInt("schema_version"));
-        assertEquals("litert-android", j.getJSONObject("runtime").getString("name"));
+        assertEquals(2, j.getInt("schema_version"));
+        JSONObject rt = j.getJSONObject("runtime");
+        assertEquals("litert-android", rt.getString("name"));
+        JSONObject d = rt.getJSONObject("delegate_outcome");
+        assertEquals("gpu", d.getString("requested"));
+        assertEquals("xnnpack", d.getString("applied"));
+        assertTrue(d.getBoolean("fallback"));
+        assertEquals(38, d.getInt("nodes_delegated_min"));
+        assertEquals("gpu", rt.getString("delegate_requested"));
+        assertTrue(rt.getString("delegate").startsWith("cpu (xnnpack)"));
+        File started = BenchReport.writeStarted(out, "delegate=gpu");
+        assertEquals(BenchReport.STARTED_FILE, started.getName());
         assertEquals(manifest().artifactSha256, j.getJSONObject("artifact").getString("sha256"));
         assertEquals(5, j.getJSONObject("latency_ms").getInt("runs"));
         assertEquals("ok", j.getString("status"));
