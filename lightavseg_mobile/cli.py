@@ -109,6 +109,8 @@ def train(argv: list[str] | None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--force-config", action="store_true",
+                    help="resume OUT's last checkpoint even though other hyper-parameters were given (default: refuse)")
     args = ap.parse_args(argv)
 
     from .presets import get_preset
@@ -130,10 +132,10 @@ def train(argv: list[str] | None) -> int:
         from .train.labels import audio_labels
 
         labels, classes = audio_labels(data, args.format)
-        path = train_audio(cfg, data, args.out, labels, classes, progress=not args.quiet)
+        path = train_audio(cfg, data, args.out, labels, classes, progress=not args.quiet, force_config=args.force_config)
     else:
         path = train_segmentation(cfg, data, args.out, subset=args.format, audio_init=args.audio_init, init=args.init,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, force_config=args.force_config)
     print(f"wrote {path}")
     return 0
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import io
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -21,6 +23,11 @@ from typing import TextIO
 from .errors import UserError
 
 VERBOSE_FLAG = "--verbose"
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "LAVSEG_DEBUG"
+# OSErrors the user fixes by freeing space or fixing permissions: one line naming the path, never a traceback.
+_DISK_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+                errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
 _MAX_LOG_BYTES = 5_000_000  # a log past this size starts over: it records recent runs, not history
 # Modules whose writes to sys.stderr are library output: handlers keep the sys.stderr of the moment they were made
 # (torch's is made at `import torch`), so re-pointing handlers cannot catch them all; their writes can be.
@@ -29,6 +36,7 @@ _LIBRARY_WRITERS = frozenset({"logging", "warnings"})
 _T0 = time.perf_counter()
 _log: TextIO | None = None  # the open log while a command runs quietly
 _verbose = False
+_debug = False
 
 
 def log_path(command: str) -> Path:
@@ -46,6 +54,8 @@ class Parser(argparse.ArgumentParser):
         self.add_argument(VERBOSE_FLAG, action="store_true",
                           help=f"show library warnings and converter output on stderr (default: they go to {path}; "
                                f"$XDG_CACHE_HOME moves it)")
+        self.add_argument(DEBUG_FLAG, action="store_true",
+                          help=f"print the traceback behind a one-line error (same as {DEBUG_ENV}=1)")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message}")
@@ -154,20 +164,40 @@ def _split_verbose(argv: list[str] | None) -> tuple[list[str], bool]:
     return [a for a in args if a != VERBOSE_FLAG], VERBOSE_FLAG in args
 
 
+def _split_debug(args: list[str]) -> tuple[list[str], bool]:
+    env = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return [a for a in args if a != DEBUG_FLAG], env or DEBUG_FLAG in args
+
+
+def debug_enabled() -> bool:
+    """True while a command runs with --debug or LAVSEG_DEBUG=1 (callers pass tracebacks through then)."""
+    return _debug
+
+
+def disk_error_message(exc: OSError) -> str | None:
+    """`... (disk full / read-only / permission): PATH` for the OSErrors a user fixes on the machine, else None."""
+    what = _DISK_ERRNOS.get(exc.errno or -1)
+    if what is None:
+        return None
+    where = exc.filename if exc.filename is not None else "(path unknown)"
+    return f"cannot write ({what}): {where}"
+
+
 def guard(fn: Callable[[list[str] | None], int] | None = None, *, interrupt_exit: int = 130, command: str = "lavseg"):
     """Run a command quietly (unless --verbose), mapping typed errors and Ctrl-C to one-line messages and exit codes."""
     if fn is None:
         return lambda f: guard(f, interrupt_exit=interrupt_exit, command=command)
 
     def wrapped(argv: list[str] | None = None) -> int:
-        global _verbose
+        global _verbose, _debug
         args, verbose = _split_verbose(argv)
-        _verbose = verbose
+        args, debug = _split_debug(args)
+        _verbose, _debug = verbose, debug
         try:
             with contextlib.nullcontext() if verbose else quiet(command):
                 return _run(fn, args, interrupt_exit)
         finally:
-            _verbose = False
+            _verbose = _debug = False
 
     wrapped.__doc__ = fn.__doc__
     return wrapped
@@ -177,10 +207,27 @@ def _run(fn: Callable[[list[str] | None], int], args: list[str], interrupt_exit:
     try:
         return fn(args)
     except UserError as exc:
+        _show_traceback(exc)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return 141
+    except OSError as exc:
+        message = disk_error_message(exc)
+        if message is None:
+            raise  # not a disk/permission problem: a bug or an unexpected failure keeps its traceback
+        _show_traceback(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: finished work was kept (checkpoints and reports are written atomically)", file=sys.stderr)
         return interrupt_exit
-    except BrokenPipeError:
-        return 141
+
+
+def _show_traceback(exc: BaseException) -> None:
+    """With --debug, the traceback (with its chained causes) before the one-line error."""
+    if _debug:
+        traceback.print_exception(exc, file=sys.stderr)
+        detail = getattr(exc, "detail", None)  # a traceback from another process (the bench worker, the device)
+        if detail:
+            print(detail.rstrip("\n"), file=sys.stderr)

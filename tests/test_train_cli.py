@@ -122,3 +122,52 @@ def test_user_mistakes_are_one_line(args, message):
     r = lavseg(*args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert message in r.stderr and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_changed_config_unless_forced(tiny_set, audio_ckpt, tmp_path):
+    run = tmp_path / "run"
+    base = ["train", "--preset", PRESET, "--data", str(tiny_set), "--out", str(run), "--image-size", "64", "--batch-size", "4",
+            "--audio-init", str(audio_ckpt), "--quiet"]
+    assert lavseg(*base, "--epochs", "1").returncode == 0
+    r = lavseg(*base, "--epochs", "2", "--lr", "0.01")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "trained with another config (lr: 0.0001 -> 0.01)" in r.stderr and "--force-config" in r.stderr
+    assert load_checkpoint(run / "last.pt").meta["epoch"] == 1  # nothing was trained
+    r = lavseg(*base, "--epochs", "2", "--lr", "0.01", "--force-config")
+    assert r.returncode == 0, r.stderr
+    assert "changed config" in r.stdout and load_checkpoint(run / "last.pt").meta["config"]["lr"] == 0.01
+
+
+@pytest.mark.slow
+def test_kill_between_checkpoint_and_history_loses_no_epoch(tiny_set, audio_ckpt, tmp_path):
+    """A kill after last.pt was published but before history.json was: the resume rebuilds history from last.pt."""
+    run = tmp_path / "run"
+    base = ["train", "--preset", PRESET, "--data", str(tiny_set), "--out", str(run), "--image-size", "64", "--batch-size", "4",
+            "--audio-init", str(audio_ckpt), "--quiet"]
+    assert lavseg(*base, "--epochs", "1").returncode == 0
+    stale = json.loads((run / "history.json").read_text())
+    stale["epochs"] = []  # history.json as it was before epoch 1's write
+    (run / "history.json").write_text(json.dumps(stale))
+    assert lavseg(*base, "--epochs", "2").returncode == 0
+    hist = json.loads((run / "history.json").read_text())
+    assert [e["epoch"] for e in hist["epochs"]] == [1, 2]
+    assert load_checkpoint(run / "last.pt").meta["history"]["epochs"] == hist["epochs"]
+
+
+@pytest.mark.slow
+def test_audio_stage_checkpoints_every_epoch_and_resumes(tiny_set, tmp_path):
+    out = tmp_path / "audio"
+    base = ["train", "--stage", "audio", "--preset", PRESET, "--data", str(tiny_set), "--out", str(out), "--batch-size", "4",
+            "--quiet"]
+    assert lavseg(*base, "--epochs", "1").returncode == 0
+    mid = load_checkpoint(out / "audio_last.pt")
+    assert mid.meta["stage"] == "audio-partial" and mid.meta["epoch"] == 1 and mid.optimizer is not None
+    r = lavseg(*base, "--epochs", "2")
+    assert r.returncode == 0, r.stderr
+    assert "resuming from" in r.stdout and "at epoch 1" in r.stdout
+    hist = json.loads((out / "audio_history.json").read_text())
+    assert [e["epoch"] for e in hist["epochs"]] == [1, 2]
+    assert load_checkpoint(out / "audio.pt").meta["stage"] == "audio"
+    r = lavseg(*base, "--epochs", "3", "--seed", "7")
+    assert r.returncode == 2 and "seed: 0 -> 7" in r.stderr

@@ -27,3 +27,16 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """JSON-friendly form (stored in checkpoints)."""
         return asdict(self)
+
+
+# Fields a resumed run may change: how long it runs and on how many threads, not what it learns.
+RESUMABLE_CHANGES = frozenset({"epochs", "max_minutes", "threads"})
+
+
+def config_differences(stored: object, new: TrainConfig) -> list[str]:
+    """`name: old -> new` for every hyper-parameter a resume would silently change (empty when they agree)."""
+    if not isinstance(stored, dict):
+        return [f"the checkpoint stores no config ({type(stored).__name__})"]
+    now = new.to_dict()
+    return [f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in sorted(now)
+            if k not in RESUMABLE_CHANGES and stored.get(k) != now[k]]

@@ -20,13 +20,38 @@ from ..errors import CheckpointError, UserError
 from ..evaluate import ImageContract, evaluate, torch_predictor
 from ..io_atomic import write_text_atomic
 from ..presets import create_model, get_preset
-from .config import TrainConfig
+from .config import TrainConfig, config_differences
 from .frames import FrameBank
 from .losses import total_loss
 
 LAST = "last.pt"
 FINAL = "model.pt"
 HISTORY = "history.json"
+AUDIO_LAST = "audio_last.pt"
+AUDIO_HISTORY = "audio_history.json"
+
+
+def _check_resume_config(last: Path, stored: object, cfg: TrainConfig, force: bool) -> None:
+    """Refuse to resume with different hyper-parameters: the run would silently mix two configurations."""
+    diffs = config_differences(stored, cfg)
+    if diffs and not force:
+        raise UserError(f"{last} was trained with another config ({'; '.join(diffs)}): use the same options, "
+                        "another --out, or --force-config to resume anyway")
+    if diffs:
+        print(f"resuming with a changed config (--force-config): {'; '.join(diffs)}", flush=True)
+
+
+def _resume_history(ckpt_meta: dict, out: Path, name: str, default: dict) -> dict:
+    """The history saved inside the checkpoint (always in step with it); the side file only for older checkpoints."""
+    stored = ckpt_meta.get("history")
+    if isinstance(stored, dict) and isinstance(stored.get("epochs"), list):
+        return stored
+    path = out / name
+    try:
+        loaded = json.loads(path.read_text()) if path.exists() else default
+    except (OSError, ValueError):
+        return default
+    return loaded if isinstance(loaded, dict) and isinstance(loaded.get("epochs"), list) else default
 
 
 class _Interrupt:
@@ -92,8 +117,9 @@ def train_segmentation(
     init: str | Path | None = None,
     progress: bool = True,
     val_clips: int = 24,
+    force_config: bool = False,
 ) -> Path:
-    """Main stage: Dice + BCE + w * L_msa, AdamW; resumes from OUT/last.pt when it exists."""
+    """Main stage: Dice + BCE + w * L_msa, AdamW; resumes from OUT/last.pt (same config unless `force_config`)."""
     from tqdm import tqdm
 
     out = Path(out_dir)
@@ -121,10 +147,14 @@ def train_segmentation(
         ckpt = load_checkpoint(last, expect_preset=cfg.preset)
         if ckpt.meta.get("stage") != "seg":
             raise CheckpointError(f"{last} is not a segmentation-stage checkpoint; use another --out")
+        _check_resume_config(last, ckpt.meta.get("config"), cfg, force_config)
         model.load_state_dict(ckpt.state_dict)
         opt_state = ckpt.optimizer
         start_epoch = int(ckpt.meta["epoch"])
-        history = json.loads((out / HISTORY).read_text()) if (out / HISTORY).exists() else history
+        history = _resume_history(ckpt.meta, out, HISTORY, history)
+        history["config"] = cfg.to_dict()
+        del history["epochs"][start_epoch:]  # rows a crash wrote past the checkpoint (older runs) are not resumed
+        write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
         print(f"resuming from {last} at epoch {start_epoch}", flush=True)
     else:
         if init is not None:
@@ -149,7 +179,10 @@ def train_segmentation(
 
     def checkpoint(epoch: int) -> None:
         history["elapsed_s"] = time.time() - t_start
-        save_checkpoint(last, model, preset, meta={"stage": "seg", "epoch": epoch, "config": cfg.to_dict()}, optimizer=opt)
+        # The history travels inside the checkpoint: a kill between the two writes leaves history.json one epoch
+        # behind at worst, and a resume rebuilds it from the checkpoint.
+        save_checkpoint(last, model, preset, meta={"stage": "seg", "epoch": epoch, "config": cfg.to_dict(),
+                                                   "history": history}, optimizer=opt)
         write_text_atomic(out / HISTORY, json.dumps(history, indent=1))
 
     with _Interrupt() as interrupt:
@@ -207,8 +240,11 @@ def train_audio(
     labels: dict[str, Sequence[Sequence[int]]],
     class_names: Sequence[str],
     progress: bool = True,
+    force_config: bool = False,
 ) -> Path:
-    """Stage audio: pre-train the MobileNetV2 encoder as a multi-label sound classifier, per 0.96 s patch."""
+    """Stage audio: pre-train the MobileNetV2 encoder as a multi-label sound classifier, per 0.96 s patch.
+
+    Checkpoints OUT/audio_last.pt after every epoch and resumes from it (same config unless `force_config`)."""
     from tqdm import tqdm
 
     out = Path(out_dir)
@@ -240,29 +276,61 @@ def train_audio(
     opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = max(1, len(x_all) // cfg.batch_size)
-    history = {"config": cfg.to_dict(), "epochs": []}
-    t_start = time.time()
-    for epoch in range(cfg.epochs):
-        perm = torch.randperm(len(x_all), generator=gen)
-        total, correct = 0.0, 0
-        for s in tqdm(range(steps), desc=f"audio {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
-            idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            logits = head(encoder(x_all[idx])[:, :, 0, 0])
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach())
-            correct += int(((logits > 0).float() == y_all[idx]).all(1).sum())
-        row = {"epoch": epoch + 1, "loss": total / steps, "exact_match": correct / (steps * cfg.batch_size)}
-        history["epochs"].append(row)
-        if progress:
-            print(json.dumps(row))
+    history: dict = {"config": cfg.to_dict(), "epochs": []}
+    start_epoch = 0
+    last = out / AUDIO_LAST
+    if last.exists():
+        ckpt = load_checkpoint(last, expect_preset=cfg.preset)
+        if ckpt.meta.get("stage") != "audio-partial" or len(ckpt.meta.get("classes") or []) != k:
+            raise CheckpointError(f"{last} is not an audio-stage resume point for these {k} classes; use another --out")
+        _check_resume_config(last, ckpt.meta.get("config"), cfg, force_config)
+        model.load_state_dict(ckpt.state_dict)
+        head.weight.data.copy_(ckpt.meta["classifier_weight"])
+        head.bias.data.copy_(ckpt.meta["classifier_bias"])
+        if ckpt.optimizer is not None:
+            opt.load_state_dict(ckpt.optimizer)
+        start_epoch = int(ckpt.meta["epoch"])
+        history = _resume_history(ckpt.meta, out, AUDIO_HISTORY, history)
+        history["config"] = cfg.to_dict()
+        del history["epochs"][start_epoch:]
+        print(f"resuming from {last} at epoch {start_epoch}", flush=True)
+    t_start = time.time() - float(history.get("elapsed_s", 0.0))
+
+    def checkpoint(epoch: int) -> None:
+        history["elapsed_s"] = time.time() - t_start
+        meta = {"stage": "audio-partial", "epoch": epoch, "classes": list(class_names), "config": cfg.to_dict(),
+                "history": history, "classifier_weight": head.weight.detach().clone(),
+                "classifier_bias": head.bias.detach().clone()}
+        save_checkpoint(last, model, preset, meta=meta, optimizer=opt)
+        write_text_atomic(out / AUDIO_HISTORY, json.dumps(history, indent=1))
+
+    with _Interrupt() as interrupt:
+        for epoch in range(start_epoch, cfg.epochs):
+            # Per-epoch generator state: a resumed run draws the same batches as an uninterrupted one.
+            gen.manual_seed(cfg.seed * 1000 + epoch)
+            perm = torch.randperm(len(x_all), generator=gen)
+            total, correct = 0.0, 0
+            for s in tqdm(range(steps), desc=f"audio {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
+                idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+                logits = head(encoder(x_all[idx])[:, :, 0, 0])
+                loss = nn.functional.binary_cross_entropy_with_logits(logits, y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+                correct += int(((logits > 0).float() == y_all[idx]).all(1).sum())
+                if interrupt.hit:
+                    raise KeyboardInterrupt  # the last finished epoch is in audio_last.pt
+            row = {"epoch": epoch + 1, "loss": total / steps, "exact_match": correct / (steps * cfg.batch_size)}
+            history["epochs"].append(row)
+            checkpoint(epoch + 1)
+            if progress:
+                print(json.dumps(row))
     history["elapsed_s"] = time.time() - t_start
     model.eval()
     path = out / "audio.pt"
     meta = {"stage": "audio", "classes": list(class_names), "config": cfg.to_dict(),
             "classifier_weight": head.weight.detach().clone(), "classifier_bias": head.bias.detach().clone()}
     save_checkpoint(path, model, preset, meta=meta)
-    write_text_atomic(out / "audio_history.json", json.dumps(history, indent=1))
+    write_text_atomic(out / AUDIO_HISTORY, json.dumps(history, indent=1))
     return path
