@@ -135,7 +135,12 @@ def test_split_sub_models_carry_the_whole_models_quantization_at_their_boundarie
         assert rest, (name, first_file)
         for file, q in rest:
             assert q["zero_point"] == first["zero_point"], (name, first_file, file)
-            assert q["scale"] == pytest.approx(first["scale"], rel=1e-4), (name, first_file, file)
+            # PT2E's activation observer is a HistogramObserver: it searches histogram bins for the range with the
+            # least error, so float round-off between the traced sub-graph that produces a tensor and the eager
+            # module_io tensor its consumer calibrates on can move the chosen bin edge. Measured here: decoder_map
+            # 0.0260898 vs 0.0260751 (5.6e-4 relative; the same on the code before the restructure). A wrong
+            # calibration set would differ by far more (the plain min/max scale of those frames is 0.0302).
+            assert q["scale"] == pytest.approx(first["scale"], rel=1e-3), (name, first_file, file)
 
 
 def test_host_parity_catches_a_wrong_answer_from_the_device(exported) -> None:
