@@ -39,8 +39,15 @@ def test_bench_report_from_java_reads_on_the_host(core_build: tuple[Path, str]) 
     build, _ = core_build
     bench = build / "core-test" / "bench"
     report = json.loads((bench / "bench_report.json").read_text())
-    assert report["schema"] == "lightavseg-bench-report" and report["schema_version"] == 1
+    assert report["schema"] == "lightavseg-bench-report" and report["schema_version"] == 2
     assert report["runtime"]["name"] == "litert-android"
+    # The host's checks accept what the Java core writes, including the delegate accounting.
+    from lightavseg_mobile.device import app_runner as app
+
+    app.check_report(report)
+    outcome = app.delegate_outcome(report)
+    assert outcome is not None and outcome["fallback"] is True and outcome["applied"] == "xnnpack"
+    assert outcome["nodes_delegated_min"] == 38 and (bench / app.STARTED_FILE).is_file()
     assert set(report["latency_ms"]) >= {"p50", "p90", "p99", "mean", "std", "min", "runs", "warmup"}
     assert report["latency_ms"]["p50"] == 3.0 and report["latency_ms"]["runs"] == 5
     assert report["artifact"]["sha256"] == json.loads((build / "golden" / "golden.json").read_text())["manifest"]["sha256"]

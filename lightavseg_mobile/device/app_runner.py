@@ -30,15 +30,26 @@ BENCH_DIR = f"/sdcard/Android/data/{PACKAGE}/files/bench"
 REPORT_FILE = "bench_report.json"
 REPORT_PATH = f"{BENCH_DIR}/{REPORT_FILE}"
 OUTPUTS_DIR = f"{BENCH_DIR}/outputs"
+# Written by every start of bench mode before anything else (BenchReport.STARTED_FILE): proof that this start ran.
+STARTED_FILE = "bench_started"
+STARTED_PATH = f"{BENCH_DIR}/{STARTED_FILE}"
+# How long the host waits for that marker after `am start` returns (capped by --step-timeout).
+START_TIMEOUT = 30.0
 APP_SCHEMA = "lightavseg-bench-report"
-APP_SCHEMA_VERSION = 1
+# 2 added runtime.delegate_outcome; 1 (no delegate accounting) is still read.
+APP_SCHEMA_VERSION = 2
+APP_SCHEMA_VERSIONS = (1, 2)
 PRODUCER = "lightavseg-android-demo"
 INSTALL_HINT = ("build and install it (android_demo/README.md: make android-assets MODEL=...; make android-apk; "
                 "adb install -r android_demo/build/apk/lightavseg-demo-debug.apk) or pass --app-apk PATH")
 # Our delegate (runtime.registry.DELEGATES) -> the app's `--es delegate` value (the app's CPU path is XNNPACK).
 APP_DELEGATES = tool_delegates("the demo app", {"auto": "cpu", "cpu": "cpu", "xnnpack": "cpu", "nnapi": "nnapi", "gpu": "gpu"})
-# What the app reports it ran (LiteRtEngine: "cpu (xnnpack)", "nnapi", "gpu", plus a note when it fell back) -> ours.
+# The app's runtime.delegate label (schema 1) -> ours; only for delegate_used(), which reads text for display.
 APP_USED = tool_delegates("the demo app", {"xnnpack": "cpu (xnnpack)", "nnapi": "nnapi", "gpu": "gpu", "cpu": "cpu"})
+# runtime.delegate_outcome.applied (DelegateOutcome): already our vocabulary ("cpu" = LiteRT's built-in kernels).
+APP_APPLIED = tool_delegates("the demo app", {"xnnpack": "xnnpack", "cpu": "cpu", "nnapi": "nnapi", "gpu": "gpu"})
+# AM's refusals: "Error: ..." and, when the activity is already on top, "Warning: Activity not started, ...".
+_AM_FAILURES = ("Error", "Warning: Activity not started")
 POLL_SECONDS = 1.0
 _CLIP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -96,7 +107,8 @@ def ensure_installed(dev: Device, apk: Path | None, timeout: float) -> str:
 
 def clear_previous(dev: Device) -> None:
     """Delete a stale report and outputs, so polling never finds the last run's report."""
-    dev.shell(["rm", "-rf", "--", REPORT_PATH, OUTPUTS_DIR], timeout=60.0).check("removing the previous app report")
+    dev.shell(["rm", "-rf", "--", REPORT_PATH, OUTPUTS_DIR, STARTED_PATH], timeout=60.0).check(
+        "removing the previous app report")
 
 
 def app_extra(delegate: str) -> str:
@@ -105,7 +117,7 @@ def app_extra(delegate: str) -> str:
 
 
 def delegate_used(reported: str | None) -> tuple[str | None, bool]:
-    """(our name of what the app ran, whether it fell back) from the app's runtime.delegate text."""
+    """(our name, fell back) read from a runtime.delegate label: display only; decisions use delegate_outcome()."""
     text = str(reported or "")
     # Longest spelling first: "cpu (xnnpack)" is not "cpu"; a fallback note follows the name in parentheses.
     for ours, native in sorted(APP_USED.items(), key=lambda kv: -len(kv[1])):
@@ -114,15 +126,34 @@ def delegate_used(reported: str | None) -> tuple[str | None, bool]:
     return text or None, "fell back" in text
 
 
+def bench_start_command(extras: list[str]) -> list[str]:
+    """`am start` for bench mode: -S force-stops the app first, so an activity left on top from an earlier run
+    cannot swallow the start ("Warning: Activity not started"); -W waits until the activity is launched."""
+    return ["am", "start", "-S", "-W", "-n", ACTIVITY, "--es", "mode", "bench", *extras]
+
+
 def start_bench(dev: Device, extras: list[str], timeout: float) -> str:
-    """`am start -W` the app in bench mode with intent extras; return am's output."""
-    res = dev.shell(["am", "start", "-W", "-n", ACTIVITY, "--es", "mode", "bench", *extras], timeout=timeout)
+    """Start bench mode and make sure it really started (its marker appears); return am's output."""
+    res = dev.shell(bench_start_command(extras), timeout=timeout)
     text = res.stdout + res.stderr
-    # am prints "Error: ..." and, on older releases, still exits 0 when the activity cannot start.
-    errors = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("Error")]
+    # am exits 0 on both of these on many releases: its text is the only sign.
+    errors = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(_AM_FAILURES)]
     if not res.ok or errors:
         raise DeviceError(f"`am start` of {ACTIVITY} failed on {dev.serial}: {errors[0] if errors else _last_line(text)}")
+    wait_for_start(dev, min(START_TIMEOUT, timeout), _last_line(text))
     return text
+
+
+def wait_for_start(dev: Device, timeout: float, am_said: str = "") -> float:
+    """Poll for the app's started marker; a start that never ran is a one-line DeviceError after `timeout` s."""
+    t0 = time.monotonic()
+    while not dev.shell(["test", "-f", STARTED_PATH], timeout=30.0).ok:
+        if time.monotonic() - t0 >= timeout:
+            said = f" (am said: {am_said})" if am_said else ""
+            raise DeviceError(f"bench mode of {PACKAGE} did not start within {timeout:g} s on {dev.serial}{said}: "
+                              "no bench_started marker; see `adb logcat -s LightAVSeg`, or reinstall the app from this checkout")
+        time.sleep(POLL_SECONDS)
+    return time.monotonic() - t0
 
 
 def wait_for_report(dev: Device, timeout: float) -> float:
@@ -153,9 +184,10 @@ def check_report(report: Any) -> None:
     if _field(report, "schema", str, "") != APP_SCHEMA:
         raise AppReportError(f"app bench report: schema is {report['schema']!r}; expected {APP_SCHEMA!r}")
     version = _field(report, "schema_version", int, "")
-    if version != APP_SCHEMA_VERSION:
-        raise AppReportError(f"app bench report schema_version {version} is not {APP_SCHEMA_VERSION}: "
-                             "rebuild the app from this checkout, or upgrade lightavseg-mobile")
+    if version not in APP_SCHEMA_VERSIONS:
+        raise AppReportError(f"app bench report schema_version {version} is not one of "
+                             f"{', '.join(map(str, APP_SCHEMA_VERSIONS))}: rebuild the app from this checkout, "
+                             "or upgrade lightavseg-mobile")
     if _field(report, "producer", str, "") != PRODUCER:
         raise AppReportError(f"app bench report: producer is {report['producer']!r}; expected {PRODUCER!r}")
     _field(report, "created", str, "")
@@ -166,6 +198,8 @@ def check_report(report: Any) -> None:
     artifact = _field(report, "artifact", dict, "")
     if report["status"] == "error":
         return
+    if version >= 2:
+        delegate_outcome(report)
     if not _SHA256.match(_field(artifact, "sha256", str, "artifact.")):
         raise AppReportError(f"app bench report: artifact.sha256 {artifact['sha256']!r} is not a sha256 hex digest")
     lat = _field(report, "latency_ms", dict, "")
@@ -196,6 +230,24 @@ def check_report(report: Any) -> None:
         if len(shape) != 4 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape) \
                 or shape[0] != frames or shape[1] != 1:
             raise AppReportError(f"app bench report: {w}shape {shape} is not [frames={frames}, 1, H, W]")
+
+
+_OUTCOME_FIELDS: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("requested", str), ("applied", str), ("nodes_total", (int, type(None))), ("plan_nodes", (int, type(None))),
+    ("nodes_delegated_min", (int, type(None))), ("partial", bool), ("fallback", bool), ("reason", (str, type(None))))
+
+
+def delegate_outcome(report: dict[str, Any]) -> dict[str, Any] | None:
+    """runtime.delegate_outcome, checked (what the app's DelegateAccounting counted); None in a schema 1 report."""
+    if report.get("schema_version") == 1:
+        return None
+    out = _field(report["runtime"], "delegate_outcome", dict, "runtime.")
+    for key, types in _OUTCOME_FIELDS:
+        _field(out, key, types, "runtime.delegate_outcome.")
+    if out["applied"] not in APP_APPLIED:
+        raise AppReportError(f"app bench report: runtime.delegate_outcome.applied is {out['applied']!r}; "
+                             f"expected one of {', '.join(APP_APPLIED)}")
+    return out
 
 
 def load_output(path: Path, entry: dict[str, Any]) -> np.ndarray:

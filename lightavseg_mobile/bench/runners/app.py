@@ -21,6 +21,27 @@ from .base import RunLog, RunSettings, TargetRecord
 from .session import DeviceSession
 
 
+def delegate_fields(report: dict[str, Any], settings: RunSettings, label: str,
+                    serial: str) -> tuple[str | None, dict[str, Any] | None, dict[str, Any]]:
+    """(what ran in our vocabulary, the fallback record or None, the app's delegate accounting) from the report's
+    runtime.delegate_outcome, never from its text; a refused accelerator without --allow-fallback is a UserError."""
+    outcome = app.delegate_outcome(report)
+    if outcome is None:
+        # Schema 1 says nothing checkable about what ran: not guessed from its label.
+        if settings.delegate in ("nnapi", "gpu") and not settings.allow_fallback:
+            raise UserError(f"the app on {serial} writes report schema 1, which does not say whether {settings.delegate!r} "
+                            "ran: rebuild and reinstall the app from this checkout (or pass --allow-fallback)")
+        return None, None, {"source": "app report schema 1: no delegate accounting"}
+    used = app.APP_APPLIED[outcome["applied"]]
+    delegation = {"source": "runtime.delegate_outcome (execution-plan counts from the app)", **outcome}
+    if not outcome["fallback"]:
+        return used, None, delegation
+    if settings.delegate in ("nnapi", "gpu") and not settings.allow_fallback:
+        raise UserError(f"delegate {settings.delegate!r} did not run {label} in the app on {serial} "
+                        f"({outcome['reason']}); pass --allow-fallback to accept the CPU path")
+    return used, {"from": settings.delegate, "to": used, "reason": outcome["reason"]}, delegation
+
+
 class AppRunner:
     """The demo app's bench mode: one model (the one bundled in the app), its clips, its own timing."""
 
@@ -72,19 +93,16 @@ class AppRunner:
         log.selected = [target.label]
         rt = dict(report["runtime"])
         log.libraries[str(rt["name"])] = str(rt.get("version") or "unknown")
-        used, fell_back = app.delegate_used(rt.get("delegate"))
-        if fell_back and not settings.allow_fallback and settings.delegate in ("nnapi", "gpu"):
-            raise UserError(f"delegate {settings.delegate!r} did not run {target.label} in the app on {s.device.serial} "
-                            f"({rt.get('delegate')}); pass --allow-fallback to accept the CPU path")
+        used, fallback, delegation = delegate_fields(report, settings, target.label, s.device.serial)
         lat = report["latency_ms"]
         # What the app actually did, not what was asked (it times every frame of its clips).
         log.settings_used = RunSettings(int(lat["warmup"]), int(lat["runs"]), 1,
                                         rt["threads"] if isinstance(rt.get("threads"), int) else settings.threads,
                                         settings.delegate, settings.allow_fallback)
-        log.records[target.label] = self._record(target, result, rt, used, fell_back, settings)
+        log.records[target.label] = self._record(target, result, rt, used, fallback, delegation)
 
-    def _record(self, t: Target, result: app.AppResult, rt: dict[str, Any], used: str | None, fell_back: bool,
-                settings: RunSettings) -> TargetRecord:
+    def _record(self, t: Target, result: app.AppResult, rt: dict[str, Any], used: str | None,
+                fallback: dict[str, Any] | None, delegation: dict[str, Any]) -> TargetRecord:
         """The app's latency summary and its outputs matched to the host's held-out clips."""
         manifest = t.manifest
         spec = next((o for o in manifest.outputs if o.name == "mask_logits"), None)
@@ -96,7 +114,7 @@ class AppRunner:
         lat = result.report["latency_ms"]
         return TargetRecord(
             label=t.label, runtime=rt, latency_ms=app.latency_block(lat), delegate=used,
-            fallback=({"from": settings.delegate, "to": used, "reason": rt.get("delegate")} if fell_back else None),
-            outputs=outputs, clips=picked,
+            fallback=fallback, outputs=outputs, clips=picked,
             details={"latency_scope": lat.get("scope"), "latency_std": "population (ddof 0), from the app",
+                     "delegation": delegation,
                      "app_report": {k: result.report.get(k) for k in ("created", "producer", "device", "artifact")}})
