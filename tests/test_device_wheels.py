@@ -80,8 +80,10 @@ def test_cached_wheels_need_no_pip_and_missing_ones_name_the_command(tmp_path: P
         dist = name.replace(".", "_").replace("-", "_")
         _fake_wheel(dest, f"{dist}-{version}-cp313-cp313-manylinux_2_28_aarch64.whl")
     _fake_wheel(dest, "numpy-2.0.0-cp313-cp313-manylinux_2_28_aarch64.whl")  # an older pin: ignored
+    # The cache is trusted by content only: a lock naming these (fake) wheels' sha256s.
+    lock = {w.name: wh.artifact_sha256(w) for w in dest.glob("*.whl") if "2.0.0" not in w.name}
     monkeypatch.setattr(wh.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run when the cache is full"))
-    house = wh.fetch("3.13", tmp_path)
+    house = wh.fetch("3.13", tmp_path, lock=lock)
     assert len(house.files) == len(ws.DEVICE_WHEELS) and not any("2.0.0" in f.rel for f in house.files)
 
     offline = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version that satisfies the requirement "
@@ -92,6 +94,42 @@ def test_cached_wheels_need_no_pip_and_missing_ones_name_the_command(tmp_path: P
     msg = str(err.value)
     assert "\n" not in msg and "network is unreachable" in msg and str(wh.host_cache("3.12", tmp_path)) in msg
     assert "pip --disable-pip-version-check download" in msg and "--python-version 3.12" in msg
+
+
+def test_tampered_cached_wheel_is_not_trusted_by_its_name(tmp_path: Path, monkeypatch) -> None:
+    """A cached wheel with a locked file name but other content is deleted and fetched again with --require-hashes."""
+    lock = ws.locked_wheels("3.13")
+    assert lock is not None and len(lock) == len(ws.DEVICE_WHEELS)
+    dest = wh.host_cache("3.13", tmp_path)
+    numpy_name = next(n for n in lock if n.startswith("numpy-"))
+    evil = _fake_wheel(dest, numpy_name, "import os; os.system('id')\n")  # right name, attacker's content
+    calls: list[list[str]] = []
+
+    def pip(cmd, **kwargs):  # noqa: ANN001, ANN003 - subprocess.run's signature
+        calls.append(cmd)
+        assert not evil.exists(), "the tampered wheel must be gone before pip runs"
+        _fake_wheel(dest, numpy_name, "still wrong\n")  # a mirror serving bad bytes is refused too
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES\n")
+
+    monkeypatch.setattr(wh.subprocess, "run", pip)
+    with pytest.raises(DeviceError) as err:
+        wh.fetch("3.13", tmp_path)
+    assert "\n" not in str(err.value) and "locked sha256" in str(err.value) and "numpy==2.4.6" in str(err.value)
+    cmd = calls[0]
+    assert "--require-hashes" in cmd and cmd[cmd.index("-r") + 1].endswith(".lock-3.13.txt")
+    requirements = Path(cmd[cmd.index("-r") + 1]).read_text()
+    assert f"numpy==2.4.6 --hash=sha256:{lock[numpy_name]}" in requirements
+    assert all(f"{pin} --hash=sha256:" in requirements for pin in ws.DEVICE_WHEELS)
+    assert not (dest / numpy_name).exists()  # the second bad copy is deleted as well
+
+
+def test_every_locked_python_covers_every_pin() -> None:
+    for python, lock in ws.DEVICE_WHEEL_SHA256.items():
+        assert all(any(wh._matches(w, *pin.split("==")) for w in lock) for pin in ws.DEVICE_WHEELS), python
+        assert all(len(h) == 64 and int(h, 16) >= 0 for h in lock.values())
+    assert {"3.11", "3.13"} <= set(ws.DEVICE_WHEEL_SHA256)
+    with pytest.raises(DeviceError, match="no hash lock"):
+        wh.fetch("3.9", Path("/nonexistent"))
 
 
 def test_glibc_tags_and_runner_command() -> None:

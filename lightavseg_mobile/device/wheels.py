@@ -108,24 +108,59 @@ def host_cache(python: str, cache: Path | None = None) -> Path:
 
 
 def download_command(python: str, dest: Path, pins: Sequence[str] = ws.DEVICE_WHEELS) -> list[str]:
-    """The `pip download` of the pinned wheels for CPython `python` on aarch64 into `dest`."""
+    """The `pip download` of the pinned wheels (no hashes: for producing the lock) for CPython `python` on aarch64."""
     # --no-deps: the pin list is complete (the emulated root installs exactly it), so the set is reproducible.
     return [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "-q", "--no-deps",
             *ws.pip_target_args(python), "-d", str(dest), *pins]
+
+
+def locked_download_command(python: str, dest: Path, requirements: Path) -> list[str]:
+    """`pip download --require-hashes -r REQUIREMENTS` for CPython `python` on aarch64 into `dest`."""
+    return [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "-q", "--no-deps",
+            "--require-hashes", *ws.pip_target_args(python), "-d", str(dest), "-r", str(requirements)]
+
+
+def lock_requirements(lock: Mapping[str, str], pins: Sequence[str] = ws.DEVICE_WHEELS) -> str:
+    """A hashed requirements file: `name==version --hash=sha256:...` per pin, every locked wheel of that pin."""
+    lines = []
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        hashes = [h for wheel, h in sorted(lock.items()) if _matches(wheel, name, version)]
+        lines.append(" ".join([pin, *(f"--hash=sha256:{h}" for h in hashes)]))
+    return "\n".join(lines) + "\n"
 
 
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def pinned_files(folder: Path, pins: Sequence[str] = ws.DEVICE_WHEELS) -> dict[str, Path | None]:
-    """The wheel in `folder` for each `name==version` pin (None when missing)."""
+def _matches(wheel: str, name: str, version: str) -> bool:
+    parts = wheel.split("-")
+    return len(parts) > 1 and [_norm(parts[0]), parts[1]] == [_norm(name), version]
+
+
+def pinned_files(folder: Path, pins: Sequence[str] = ws.DEVICE_WHEELS,
+                 lock: Mapping[str, str] | None = None) -> dict[str, Path | None]:
+    """The wheel in `folder` for each `name==version` pin (None when missing).
+
+    With a `lock` (file name -> sha256) a wheel counts only when its content hashes to the locked value: a cached
+    file is never trusted by its name. A locked name with other content (tampered, truncated) is deleted, so the
+    next download replaces it."""
     wheels = sorted(folder.glob("*.whl")) if folder.is_dir() else []
     found: dict[str, Path | None] = {}
     for pin in pins:
         name, _, version = pin.partition("==")
-        found[pin] = next((w for w in wheels if [_norm(w.name.split("-")[0]), w.name.split("-")[1]]
-                           == [_norm(name), version]), None)
+        found[pin] = None
+        for wheel in (w for w in wheels if _matches(w.name, name, version)):
+            if lock is None:
+                found[pin] = wheel
+                break
+            if wheel.name not in lock:
+                continue  # another platform tag of the same pin: not part of the locked set
+            if artifact_sha256(wheel) == lock[wheel.name]:
+                found[pin] = wheel
+                break
+            wheel.unlink(missing_ok=True)
     return found
 
 
@@ -155,25 +190,34 @@ def wheelhouse(python: str, wheels: Sequence[Path]) -> Wheelhouse:
 
 
 def fetch(python: str, cache: Path | None = None, pins: Sequence[str] = ws.DEVICE_WHEELS,
-          timeout: float = 900.0) -> Wheelhouse:
-    """The pinned wheels for CPython `python` on aarch64 from the host cache, downloaded with pip when missing."""
+          timeout: float = 900.0, lock: Mapping[str, str] | None = None) -> Wheelhouse:
+    """The pinned wheels for CPython `python` on aarch64, each checked against its locked sha256; downloads the
+    missing ones with `pip download --require-hashes`. `lock` defaults to wheel_set.DEVICE_WHEEL_SHA256[python]."""
+    lock = lock if lock is not None else ws.locked_wheels(python)
+    if lock is None:
+        known = ", ".join(sorted(ws.DEVICE_WHEEL_SHA256))
+        raise DeviceError(f"no hash lock for the device wheels on CPython {python} (locked: {known}): add its sha256s "
+                          "to lightavseg_mobile/device/wheel_set.py, or install the runtimes on the device and pass "
+                          "--device-wheels device")
     dest = host_cache(python, cache)
-    found = pinned_files(dest, pins)
+    found = pinned_files(dest, pins, lock)
     if any(f is None for f in found.values()):
         dest.mkdir(parents=True, exist_ok=True)
-        cmd = download_command(python, dest, pins)
+        requirements = dest / f".lock-{python}.txt"
+        requirements.write_text(lock_requirements(lock, pins))
+        cmd = locked_download_command(python, dest, requirements)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
             detail = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()[-1]
         except subprocess.TimeoutExpired:
             detail = f"timed out after {timeout:g} s"
-        found = pinned_files(dest, pins)
+        found = pinned_files(dest, pins, lock)
         missing = [pin for pin, f in found.items() if f is None]
         if missing:
             names = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-            raise DeviceError(f"no CPython {python} aarch64 wheels of {names} in {dest} and pip could not "
-                              f"fetch them ({detail}): run `{shlex.join(cmd)}` with network access (or copy the wheels "
-                              "there), then retry")
+            raise DeviceError(f"no CPython {python} aarch64 wheels of {names} with their locked sha256 in {dest} and "
+                              f"pip could not fetch them ({detail}): run `{shlex.join(cmd)}` with network access "
+                              "(or copy the wheels there), then retry")
     return wheelhouse(python, [f for f in found.values() if f is not None])
 
 
