@@ -4,6 +4,8 @@ device's python3 under the host's protocol; its result.json and held-out outputs
 from __future__ import annotations
 
 import json
+import math
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,6 +25,72 @@ from .base import RunLog, RunSettings, TargetRecord
 from .session import DeviceSession
 
 EXIT_DELEGATE = 3  # device_runner.EXIT_DELEGATE: the asked delegate is unavailable and no fallback was allowed
+_MAX_RESULT_BYTES = 16 << 20
+_OUTPUT_NAME = re.compile(r"outputs/[A-Za-z0-9_.@+=-]{1,200}\.npy")
+_MAX_OUTPUT_BYTES = 1 << 30
+
+
+def _finite_numbers(value: Any, what: str) -> list[float]:
+    if not isinstance(value, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+        raise DeviceError(f"device result: {what} is not a list of numbers")
+    numbers = [float(x) for x in value]
+    if not all(math.isfinite(x) and x >= 0 for x in numbers):
+        raise DeviceError(f"device result: {what} holds a negative, NaN or infinite time")
+    return numbers
+
+
+def read_result(text: str | bytes) -> dict[str, Any]:
+    """Parse and check the device runner's result.json: device output is untrusted, so every field the host uses is
+    type-checked here and any problem is one DeviceError line."""
+    if len(text) > _MAX_RESULT_BYTES:
+        raise DeviceError(f"device result is {len(text)} bytes, more than a runner writes: refused")
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON or bad UTF-8
+        raise DeviceError(f"device result is not JSON ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise DeviceError(f"device result is a JSON {type(doc).__name__}, not an object")
+    for key, kind in (("artifacts", dict), ("libraries", dict), ("errors", list), ("imports", dict)):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise DeviceError(f"device result: field {key!r} is a {type(doc[key]).__name__}, not a {kind.__name__}")
+    if not all(isinstance(e, str) for e in doc.get("errors") or []):
+        raise DeviceError("device result: 'errors' holds a non-string")
+    if doc.get("phase") is not None and not isinstance(doc["phase"], str):
+        raise DeviceError("device result: 'phase' is not a string")
+    for label, row in (doc.get("artifacts") or {}).items():
+        if not isinstance(row, dict):
+            raise DeviceError(f"device result: artifact {label[:60]!r} is not an object")
+        if row.get("samples_ms") is not None:
+            _finite_numbers(row["samples_ms"], f"{label[:60]!r} samples_ms")
+        for key in ("cold_start_ms", "peak_rss_mb", "load_ms", "first_run_ms"):
+            v = row.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise DeviceError(f"device result: {label[:60]!r} {key} is not a finite number")
+        for key in ("runtime", "delegate"):
+            if row.get(key) is not None and not isinstance(row[key], dict):
+                raise DeviceError(f"device result: {label[:60]!r} {key} is not an object")
+        out = row.get("outputs")
+        if out is not None and (not isinstance(out, str) or not _OUTPUT_NAME.fullmatch(out) or ".." in out):
+            # the host pulls RUN/<outputs>: a path of the device's choosing must stay inside the run dir
+            raise DeviceError(f"device result: {label[:60]!r} outputs {str(out)[:60]!r} is not outputs/NAME.npy")
+    return doc
+
+
+def load_outputs_npy(path: Path) -> np.ndarray:
+    """A pulled outputs .npy as float32, without pickles (allow_pickle=False); a bad file is one DeviceError line."""
+    try:
+        if path.stat().st_size > _MAX_OUTPUT_BYTES:
+            raise DeviceError(f"{path.name}: pulled outputs larger than {_MAX_OUTPUT_BYTES >> 20} MiB: refused")
+        array = np.load(path, allow_pickle=False)
+    except DeviceError:
+        raise
+    except (OSError, ValueError, EOFError, TypeError, MemoryError, OverflowError) as exc:
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise DeviceError(f"pulled outputs {path.name} are not a readable .npy ({type(exc).__name__}: {first})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        raise DeviceError(f"pulled outputs {path.name} hold {getattr(array, 'dtype', type(array).__name__)}, "
+                          "not numbers")
+    return array.astype(np.float32, copy=False)
 
 
 def bundle_artifacts(targets: Sequence[Target]) -> list[tuple[str, Path, Any, bool]]:
@@ -113,8 +181,8 @@ class AdbPythonRunner:
             with tempfile.TemporaryDirectory(prefix="lavseg-res-") as d:
                 local = Path(d) / "result.json"
                 s.device.pull(f"{s.run_dir}/result.json", local, timeout=60.0)
-                return json.loads(local.read_text())
-        except (DeviceError, OSError, ValueError):
+                return read_result(local.read_bytes())
+        except (DeviceError, OSError):
             return {}
 
     def _collect(self, targets: Sequence[Target], result: dict[str, Any], clips: dict[str, list[Any]], log: RunLog) -> None:
@@ -140,7 +208,7 @@ class AdbPythonRunner:
                 with tempfile.TemporaryDirectory(prefix="lavseg-out-") as d:
                     local = Path(d) / "out.npy"
                     s.device.pull(f"{s.run_dir}/{row['outputs']}", local, timeout=s.step_timeout)
-                    log.records[t.label].outputs = np.load(local)
+                    log.records[t.label].outputs = load_outputs_npy(local)
                 pulled += 1
         s.step("pull", t0, outputs=pulled)
 
