@@ -32,6 +32,8 @@ def costs_for(presets: Iterable[str | None]) -> tuple[dict[str, dict[str, Any]],
         try:
             costs[preset] = preset_cost(preset)
         except Exception as exc:  # noqa: BLE001 - FLOPs are informative; a failure must not lose the timings
-            reasons.append(f"FLOPs of {preset} not counted ({type(exc).__name__})")
+            # ...but it must not vanish either: the report's incomplete_reason names it, with its message.
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            reasons.append(f"FLOPs of {preset} not counted ({type(exc).__name__}{': ' + first if first else ''})")
             costs[preset] = {}
     return costs, reasons

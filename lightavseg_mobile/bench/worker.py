@@ -9,6 +9,7 @@ that runtimes' thread pools never compete: only one worker computes at a time.
 from __future__ import annotations
 
 import json
+import traceback
 import os
 import sys
 import time
@@ -102,28 +103,43 @@ def main(argv: list[str]) -> int:
         fn()
         t_first = time.perf_counter()
     except UserError as exc:
-        _emit(out, {"event": "error", "message": str(exc), "exit_code": exc.exit_code})
+        _emit(out, {"event": "error", "message": str(exc), "exit_code": exc.exit_code,
+                    "traceback": traceback.format_exc()})
         return exc.exit_code
     except Exception as exc:  # a runtime crash must reach the parent as one line, not a hang
+        # The traceback travels too: the parent shows it with --debug (a bug of ours must stay findable).
         _emit(out, {"event": "error", "message": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                    "exit_code": 1})
+                    "exit_code": 1, "traceback": traceback.format_exc()})
         return 1
     _emit(out, {"event": "ready", "startup_ms": (t_imp - _T_START) * 1e3, "load_ms": (t_load - t_imp) * 1e3,
                 "first_run_ms": (t_first - t_load) * 1e3, "info": info, "rss_mb": process_peak_rss_mb()})
     for line in sys.stdin:
-        cmd = json.loads(line)
-        if cmd["cmd"] == "run":
-            _emit(out, {"event": "times", "times": _time(fn, int(cmd["n"]))})
-        elif cmd["cmd"] == "boundary":
-            boundary = make_boundary() if make_boundary is not None else None
-            _emit(out, {"event": "times", "times": _time(boundary, int(cmd["n"])) if boundary is not None else []})
-        elif cmd["cmd"] == "profile":
-            path = rt.end_profile() if rt is not None and hasattr(rt, "end_profile") else None
-            _emit(out, {"event": "profile", "path": str(path) if path else None})
-        elif cmd["cmd"] == "exit":
-            _emit(out, {"event": "bye", "peak_rss_mb": process_peak_rss_mb()})
-            return 0
+        try:
+            if not _serve(out, json.loads(line), fn, rt, make_boundary):
+                return 0
+        except Exception as exc:  # noqa: BLE001 - a crash mid-run reaches the parent as an error reply, with traceback
+            _emit(out, {"event": "error", "message": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}",
+                        "exit_code": 1, "traceback": traceback.format_exc()})
+            return 1
     return 0
+
+
+def _serve(out, cmd: dict, fn, rt, make_boundary) -> bool:  # noqa: ANN001 - the worker's own objects
+    """Answer one command; False after `exit`."""
+    from ..runtime.timing import process_peak_rss_mb
+
+    if cmd["cmd"] == "run":
+        _emit(out, {"event": "times", "times": _time(fn, int(cmd["n"]))})
+    elif cmd["cmd"] == "boundary":
+        boundary = make_boundary() if make_boundary is not None else None
+        _emit(out, {"event": "times", "times": _time(boundary, int(cmd["n"])) if boundary is not None else []})
+    elif cmd["cmd"] == "profile":
+        path = rt.end_profile() if rt is not None and hasattr(rt, "end_profile") else None
+        _emit(out, {"event": "profile", "path": str(path) if path else None})
+    elif cmd["cmd"] == "exit":
+        _emit(out, {"event": "bye", "peak_rss_mb": process_peak_rss_mb()})
+        return False
+    return True
 
 
 if __name__ == "__main__":

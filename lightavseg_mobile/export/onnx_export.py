@@ -16,8 +16,22 @@ from .errors import ConverterError, first_line
 from .recipes import Recipe
 
 OPSET = 18
+_OWN_BUG_TYPES = (TypeError, AttributeError, NameError)
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 __all__ = ["ConverterError", "OPSET", "export_onnx_fp32", "node_module_map", "nodes_of_modules", "entropy_ranges",
            "quantize_onnx", "quantize_source"]
+
+
+def reraise_own_bug(exc: BaseException) -> None:
+    """Re-raise `exc` as is when it is a TypeError/AttributeError/NameError whose innermost frame is this package's
+    code: that is a bug of ours and needs its traceback, not a converter's one-line verdict."""
+    if not isinstance(exc, _OWN_BUG_TYPES):
+        return
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        raise exc
 
 
 def export_onnx_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], input_names: Sequence[str],
@@ -34,20 +48,23 @@ def export_onnx_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], in
         with library_output():
             torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
                               opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
-    except Exception as exc:  # the exporter raises many types; the user gets one line
-        raise ConverterError(f"torch.onnx.export rejected the model: {type(exc).__name__}: {first_line(exc)}") from None
+    except Exception as exc:  # the exporter raises many types; the user gets one line (--debug: the chained cause)
+        reraise_own_bug(exc)
+        raise ConverterError(f"torch.onnx.export rejected the model: {type(exc).__name__}: {first_line(exc)}") from exc
     model = onnx.load(str(raw))
     names = node_module_map(model)
-    simplified, simplifier = _simplify(model)
+    simplified, simplifier, simplifier_errors = _simplify(model)
     try:
         onnx.checker.check_model(simplified, full_check=True)
     except Exception as exc:
-        raise ConverterError(f"onnx.checker rejected the exported model: {first_line(exc)}") from None
+        reraise_own_bug(exc)
+        raise ConverterError(f"onnx.checker rejected the exported model: {first_line(exc)}") from exc
     onnx.save(simplified, str(dest))
     raw.unlink(missing_ok=True)
     dest.with_suffix(".names.json").write_text(json.dumps(names, indent=0, sort_keys=True))
     return {"opset": OPSET, "ir_version": int(simplified.ir_version), "exporter": "torch.onnx.export(dynamo=True)",
-            "simplifier": simplifier, "nodes": len(simplified.graph.node)}
+            "simplifier": simplifier, "nodes": len(simplified.graph.node),
+            **({"simplifier_errors": simplifier_errors} if simplifier_errors else {})}
 
 
 
@@ -68,25 +85,32 @@ def node_module_map(model) -> dict[str, str]:
     return out
 
 
-def _simplify(model):
-    """onnxsim first, onnxslim as fallback; the unsimplified model if both fail."""
+def _simplify(model) -> tuple[object, str, list[str]]:
+    """onnxsim first, onnxslim as fallback, the unsimplified model if both fail; returns (model, simplifier, errors).
+
+    A simplifier failure is not fatal (the model is still valid) but is recorded: the manifest's format details say
+    which simplifier ran and why the others did not, instead of silently shipping an unsimplified graph."""
+    errors: list[str] = []
     try:
         import onnxsim
 
         with library_output():
             simplified, ok = onnxsim.simplify(model)
         if ok:
-            return simplified, "onnxsim"
-    except Exception:  # fall through to onnxslim
-        pass
+            return simplified, "onnxsim", errors
+        errors.append("onnxsim: its check of the simplified model failed")
+    except Exception as exc:  # noqa: BLE001 - any simplifier failure falls back, and is recorded
+        reraise_own_bug(exc)
+        errors.append(f"onnxsim: {type(exc).__name__}: {first_line(exc)}")
     try:
         import onnxslim
 
         with library_output():
-            return onnxslim.slim(model), "onnxslim"
-    except Exception:
-        return model, "none"
-
+            return onnxslim.slim(model), "onnxslim", errors
+    except Exception as exc:  # noqa: BLE001 - as above
+        reraise_own_bug(exc)
+        errors.append(f"onnxslim: {type(exc).__name__}: {first_line(exc)}")
+        return model, "none", errors
 
 
 def nodes_of_modules(names: dict[str, str], modules: Iterable[str]) -> list[str]:
@@ -117,7 +141,8 @@ def entropy_ranges(model_path: Path, feeds: list[dict[str, np.ndarray]], num_bin
                 calib.collect_data(_Reader(feeds))
                 data = calib.compute_data()
         except Exception as exc:
-            raise ConverterError(f"onnxruntime entropy calibration failed: {type(exc).__name__}: {first_line(exc)}") from None
+            reraise_own_bug(exc)
+            raise ConverterError(f"onnxruntime entropy calibration failed: {type(exc).__name__}: {first_line(exc)}") from exc
         del calib
     return {name: (float(np.asarray(v.range_value[0]).ravel()[0]), float(np.asarray(v.range_value[1]).ravel()[0]))
             for name, v in data.data.items()}
@@ -147,7 +172,8 @@ def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[
         with library_output():
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
     except Exception as exc:
-        raise ConverterError(f"onnxruntime quant_pre_process failed: {type(exc).__name__}: {first_line(exc)}") from None
+        reraise_own_bug(exc)
+        raise ConverterError(f"onnxruntime quant_pre_process failed: {type(exc).__name__}: {first_line(exc)}") from exc
     names_file = fp32_path.with_suffix(".names.json")
     names = json.loads(names_file.read_text()) if names_file.is_file() else {}
     exclude = nodes_of_modules(names, recipe.keep_float) if recipe.keep_float else []
@@ -169,7 +195,8 @@ def quantize_onnx(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list[dict[
                             per_channel=recipe.per_channel, activation_type=act, weight_type=QuantType.QInt8,
                             calibrate_method=method, nodes_to_exclude=exclude, extra_options=extra)
     except Exception as exc:
-        raise ConverterError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {first_line(exc)}") from None
+        reraise_own_bug(exc)
+        raise ConverterError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {first_line(exc)}") from exc
     finally:
         pre.unlink(missing_ok=True)
         for leftover in dest.parent.glob("augmented_model*.onnx"):

@@ -11,6 +11,7 @@ from ..console import library_output
 from ..model import graphs as graph
 from .backends import Samples, Source
 from .errors import ConverterError, first_line
+from .onnx_export import reraise_own_bug
 from .recipes import Recipe
 
 SIGNATURE = "serving_default"
@@ -25,7 +26,8 @@ def export_tflite_fp32(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
             edge = litert_torch.convert(module.eval(), args)
             edge.export(str(dest))
     except Exception as exc:
-        raise ConverterError(f"litert-torch rejected the model: {type(exc).__name__}: {first_line(exc)}") from None
+        reraise_own_bug(exc)  # our TypeError keeps its traceback; a converter's failure is one line (--debug: cause)
+        raise ConverterError(f"litert-torch rejected the model: {type(exc).__name__}: {first_line(exc)}") from exc
     return {"converter": "litert_torch.convert", "signature": SIGNATURE, **_schema(dest)}
 
 
@@ -59,7 +61,8 @@ def export_tflite_pt2e(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
     except ConverterError:
         raise
     except Exception as exc:
-        raise ConverterError(f"PT2E int8 conversion failed: {type(exc).__name__}: {first_line(exc)}") from None
+        reraise_own_bug(exc)  # our TypeError keeps its traceback; a converter's failure is one line (--debug: cause)
+        raise ConverterError(f"PT2E int8 conversion failed: {type(exc).__name__}: {first_line(exc)}") from exc
     return {"converter": "torch.export(strict=True) + torchao prepare/convert_pt2e + litert_torch PT2EQuantizer",
             "signature": SIGNATURE, "calibration_frames": len(calibration), **_schema(dest)}
 
@@ -77,7 +80,8 @@ def quantize_tflite_aiq(fp32_path: Path, dest: Path, recipe: Recipe, feeds: list
             calib = q.calibrate({SIGNATURE: feeds}, num_threads=1) if q.need_calibration else None
             result = q.quantize(calib, enable_progress_report=False)
     except Exception as exc:
-        raise ConverterError(f"ai-edge-quantizer {recipe.scheme} failed: {type(exc).__name__}: {first_line(exc)}") from None
+        reraise_own_bug(exc)  # our TypeError keeps its traceback; a converter's failure is one line (--debug: cause)
+        raise ConverterError(f"ai-edge-quantizer {recipe.scheme} failed: {type(exc).__name__}: {first_line(exc)}") from exc
     dest.write_bytes(bytes(result.quantized_model))
     return {"converter": f"ai-edge-quantizer {recipe.scheme}", "signature": SIGNATURE,
             "calibration_frames": len(feeds) if calib is not None else 0, **_schema(dest)}

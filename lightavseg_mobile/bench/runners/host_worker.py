@@ -17,7 +17,11 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class WorkerError(UserError):
-    """A benchmark worker could not load or run its target."""
+    """A benchmark worker could not load or run its target; `detail` is the worker's traceback (shown with --debug)."""
+
+    def __init__(self, message: str, *, exit_code: int | None = None, detail: str | None = None) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.detail = f"traceback in the worker process:\n{detail}" if detail else None
 
 
 class Worker:
@@ -41,7 +45,8 @@ class Worker:
         self.cold_start_ms = (time.perf_counter() - self._t0) * 1e3
         if ready.get("event") != "ready":
             self.close(kill=True)
-            raise WorkerError(f"{label}: {ready.get('message', 'worker failed')}", exit_code=ready.get("exit_code", 2) or 2)
+            raise WorkerError(f"{label}: {ready.get('message', 'worker failed')}", exit_code=ready.get("exit_code", 2) or 2,
+                              detail=ready.get("traceback"))
         self.ready = ready
         self.info = ready["info"]
 
@@ -52,15 +57,17 @@ class Worker:
             return {"event": "error", "message": f"worker gave no answer within {self.timeout_s:.0f} s (killed)", "exit_code": 1}
         line = self._proc.stdout.readline()
         if not line:
-            err = ""
+            err, text = "", ""
             try:
                 self._proc.wait(timeout=5)
                 self._err.seek(0)
-                lines = [x for x in self._err.read().strip().splitlines() if x.strip()]
+                text = self._err.read()
+                lines = [x for x in text.strip().splitlines() if x.strip()]
                 err = lines[-1] if lines else ""
             except (subprocess.TimeoutExpired, OSError, ValueError):
-                pass
-            return {"event": "error", "message": f"worker exited without answering ({err or 'no message'})", "exit_code": 1}
+                text = ""
+            return {"event": "error", "message": f"worker exited without answering ({err or 'no message'})", "exit_code": 1,
+                    "traceback": text[-20000:] or None}
         return json.loads(line)
 
     def _ask(self, cmd: dict) -> dict:
@@ -68,7 +75,7 @@ class Worker:
         self._proc.stdin.flush()
         reply = self._read()
         if reply.get("event") == "error":
-            raise WorkerError(f"{self.label}: {reply.get('message')}")
+            raise WorkerError(f"{self.label}: {reply.get('message')}", detail=reply.get("traceback"))
         return reply
 
     def run(self, n: int) -> list[float]:
