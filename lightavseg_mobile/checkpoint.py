@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, UserError
 from .artifact.hashing import file_sha256
 from .io_atomic import write_bytes_atomic
 from .presets import Preset, get_preset
@@ -124,7 +124,10 @@ def load_checkpoint(path: str | os.PathLike[str], expect_preset: str | None = No
     preset_name = payload.get("preset")
     if not isinstance(preset_name, str):
         raise CheckpointError(f"{path}: field 'preset' is a {type(preset_name).__name__}, not a preset name")
-    preset = get_preset(preset_name)
+    try:
+        preset = get_preset(preset_name)
+    except UserError as exc:  # name the file: "unknown preset" alone does not say which checkpoint is at fault
+        raise CheckpointError(f"{path}: {exc}") from None
     if expect_preset is not None and preset_name != expect_preset:
         raise CheckpointError(f"{path} holds preset {preset_name!r}, not {expect_preset!r}")
     if payload.get("preset_config") != preset.to_dict():

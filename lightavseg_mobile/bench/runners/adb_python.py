@@ -8,6 +8,7 @@ import math
 import re
 import tempfile
 import time
+import tokenize
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,9 @@ def load_outputs_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except DeviceError:
         raise
-    except (OSError, ValueError, EOFError, TypeError, MemoryError, OverflowError) as exc:
+    # numpy parses the header with ast/tokenize: a damaged one raises SyntaxError or TokenError, not ValueError.
+    except (OSError, ValueError, EOFError, TypeError, MemoryError, OverflowError, SyntaxError,
+            tokenize.TokenError) as exc:
         first = (str(exc).splitlines() or [""])[0][:120]
         raise DeviceError(f"pulled outputs {path.name} are not a readable .npy ({type(exc).__name__}: {first})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
