@@ -59,7 +59,13 @@ public final class Npy {
         out.write(payload);
     }
 
-    /** Reads a .npy stream. */
+    /** Largest array read: 256 M elements (1 GiB of float32), far above any model output or golden file. */
+    static final long MAX_ELEMENTS = 1L << 28;
+
+    /**
+     * Reads a .npy stream. A malformed header, an unsupported dtype, a negative or overflowing shape and data shorter
+     * or longer than the shape says all throw IOException (checked): nothing is zero-padded or guessed.
+     */
     public static Npy read(InputStream in, String source) throws IOException {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         byte[] chunk = new byte[1 << 16];
@@ -68,49 +74,77 @@ public final class Npy {
             buf.write(chunk, 0, n);
         }
         byte[] all = buf.toByteArray();
-        if (all.length < 10 || (all[0] & 0xff) != 0x93 || all[1] != 'N' || all[6] != 1) {
+        if (all.length < 10 || (all[0] & 0xff) != 0x93 || all[1] != 'N' || all[2] != 'U' || all[3] != 'M'
+                || all[4] != 'P' || all[5] != 'Y' || all[6] != 1) {
             throw new IOException(source + " is not a .npy v1 file");
         }
         int hlen = (all[8] & 0xff) | ((all[9] & 0xff) << 8);
-        String header = new String(all, 10, hlen, ASCII);
-        String dtype = between(header, "'descr': '", "'");
-        if (header.contains("'fortran_order': True")) {
-            throw new IOException(source + ": Fortran-order arrays are not supported");
+        if (10L + hlen > all.length) {
+            throw new IOException(source + ": .npy header of " + hlen + " bytes is longer than the file");
         }
-        String shapeText = between(header, "'shape': (", ")").trim();
-        String[] parts = shapeText.isEmpty() ? new String[0] : shapeText.split(",");
+        String header = new String(all, 10, hlen, ASCII);
+        String dtype = between(header, "'descr': '", "'", source);
+        String order = between(header, "'fortran_order': ", ",", source).trim();
+        if (!"False".equals(order)) {
+            throw new IOException(source + ": fortran_order " + order + " is not supported (C order only)");
+        }
+        String shapeText = between(header, "'shape': (", ")", source).trim();
+        String[] parts = shapeText.isEmpty() ? new String[0] : shapeText.split(",", -1);
         int count = 0;
         int[] tmp = new int[parts.length];
-        for (String p : parts) {
-            if (!p.trim().isEmpty()) {
-                tmp[count++] = Integer.parseInt(p.trim());
+        for (int i = 0; i < parts.length; i++) {
+            String p = parts[i].trim();
+            if (p.isEmpty() && i == parts.length - 1 && i > 0) {
+                continue;  // the trailing comma of "(3,)" or "(2, 3,)"
             }
+            if (!p.matches("[0-9]{1,10}")) {
+                throw new IOException(source + ": .npy shape (" + shapeText + ") is not a list of sizes");
+            }
+            long d = Long.parseLong(p);
+            if (d > Integer.MAX_VALUE) {
+                throw new IOException(source + ": .npy dimension " + p + " is too large");
+            }
+            tmp[count++] = (int) d;
         }
         int[] shape = java.util.Arrays.copyOf(tmp, count);
-        int elements = 1;
+        long elements = 1;
         for (int d : shape) {
             elements *= d;
+            if (elements > MAX_ELEMENTS) {
+                throw new IOException(source + ": .npy shape (" + shapeText + ") has more than " + MAX_ELEMENTS
+                        + " elements");
+            }
+        }
+        int width;
+        if ("<f4".equals(dtype)) {
+            width = 4;
+        } else if ("|u1".equals(dtype) || "|i1".equals(dtype) || "|b1".equals(dtype)) {
+            width = 1;
+        } else {
+            throw new IOException(source + ": dtype " + dtype + " is not supported (float32, uint8, int8, bool)");
         }
         int off = 10 + hlen;
-        if ("<f4".equals(dtype)) {
-            float[] f = new float[elements];
-            ByteBuffer.wrap(all, off, 4 * elements).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
+        long want = elements * width;
+        if (all.length - off != want) {
+            throw new IOException(source + ": .npy data is " + (all.length - off) + " bytes, shape (" + shapeText
+                    + ") of " + dtype + " needs " + want + (all.length - off < want ? " (truncated file)" : ""));
+        }
+        if (width == 4) {
+            float[] f = new float[(int) elements];
+            ByteBuffer.wrap(all, off, (int) want).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
             return new Npy(shape, dtype, f, null);
         }
-        if ("|u1".equals(dtype) || "|i1".equals(dtype) || "|b1".equals(dtype)) {
-            return new Npy(shape, dtype, null, java.util.Arrays.copyOfRange(all, off, off + elements));
-        }
-        throw new IOException(source + ": dtype " + dtype + " is not supported (float32, uint8, int8, bool)");
+        return new Npy(shape, dtype, null, java.util.Arrays.copyOfRange(all, off, off + (int) elements));
     }
 
-    private static String between(String s, String start, String end) throws IOException {
+    private static String between(String s, String start, String end, String source) throws IOException {
         int a = s.indexOf(start);
-        if (a < 0) {
-            throw new IOException("malformed .npy header: " + s);
+        int b = a < 0 ? -1 : s.indexOf(end, a + start.length());
+        if (a < 0 || b < 0) {
+            String shown = s.length() > 80 ? s.substring(0, 80) + "..." : s;
+            throw new IOException(source + ": malformed .npy header (no " + start.trim() + "): " + shown.trim());
         }
-        a += start.length();
-        int b = s.indexOf(end, a);
-        return s.substring(a, b);
+        return s.substring(a + start.length(), b);
     }
 
     private static void checkCount(int count, int[] shape) {

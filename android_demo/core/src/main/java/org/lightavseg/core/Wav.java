@@ -18,7 +18,11 @@ public final class Wav {
         this.mono = mono;
     }
 
-    /** Reads a RIFF/WAVE stream; only PCM 16-bit is accepted (what the shipped clips and AudioRecord give). */
+    /**
+     * Reads a RIFF/WAVE stream; only PCM 16-bit is accepted (what the shipped clips and AudioRecord give). A chunk
+     * size past the end of the file (huge, "negative" as a signed int, or a cut-off download) throws IOException:
+     * sizes are unsigned 32-bit and checked in long arithmetic, so no offset can overflow.
+     */
     public static Wav read(InputStream in, String source) throws IOException {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         byte[] chunk = new byte[1 << 16];
@@ -35,14 +39,19 @@ public final class Wav {
         int ch = 0;
         int rate = 0;
         int bits = 0;
-        while (pos + 8 <= b.limit()) {
+        while ((long) pos + 8 <= b.limit()) {
             int id = b.getInt(pos);
-            int size = b.getInt(pos + 4);
+            long declared = b.getInt(pos + 4) & 0xffffffffL;
             int body = pos + 8;
-            if (size < 0 || body + size > b.limit()) {
-                size = b.limit() - body;  // a truncated last chunk: read what is there
+            if (declared > b.limit() - body) {
+                throw new IOException(source + ": chunk " + chunkName(id) + " declares " + declared + " bytes, only "
+                        + (b.limit() - body) + " remain (truncated or damaged file)");
             }
+            int size = (int) declared;
             if (id == 0x20746d66) {  // "fmt "
+                if (size < 16) {
+                    throw new IOException(source + ": fmt chunk of " + size + " bytes is too short (16 needed)");
+                }
                 format = b.getShort(body) & 0xffff;
                 ch = b.getShort(body + 2) & 0xffff;
                 rate = b.getInt(body + 4);
@@ -64,10 +73,26 @@ public final class Wav {
                     }
                     mono[i] = ch == 1 ? sum : sum / ch;
                 }
+                if (rate <= 0) {
+                    throw new IOException(source + ": sample rate " + rate + " is not positive");
+                }
                 return new Wav(rate, ch, mono);
             }
-            pos = body + size + (size & 1);
+            long next = (long) body + size + (size & 1);
+            if (next > b.limit()) {
+                break;  // an odd-sized last chunk without its pad byte: nothing follows it
+            }
+            pos = (int) next;
         }
         throw new IOException(source + " has no data chunk");
+    }
+
+    private static String chunkName(int id) {
+        StringBuilder s = new StringBuilder("'");
+        for (int i = 0; i < 4; i++) {
+            int c = (id >> (8 * i)) & 0xff;
+            s.append(c >= 32 && c < 127 ? (char) c : '?');
+        }
+        return s.append("'").toString();
     }
 }
