@@ -17,6 +17,7 @@ help:
 	@echo "make arm64-device / arm64-device-stop - start/stop the emulated arm64 adb device (root, apt)"
 	@echo "make android-test - JVM tests of the app core and the debug APK (Debian packages, no Gradle)"
 	@echo "make android-assets MODEL=exports/x.tflite - copy an exported model into the app"
+	@echo "make fuzz  - long fuzz run of every parser of outside data (make test runs a bounded, seeded budget)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 2; }

@@ -289,11 +289,7 @@ def test_fuzz_wav(data: bytes, reader: str) -> None:
               lambda r: _is_array(r[0]) and isinstance(r[1], int), d)
 
 
-# Found by this fuzzer; data/avsbench.py belongs to another session. Fix there: catch UnicodeDecodeError (and
-# csv.Error) in read_meta next to OSError and raise DataError(f"{csv_path} is not UTF-8 CSV: ..."); then drop this mark.
-@pytest.mark.xfail(raises=(UnicodeDecodeError,), strict=True,
-                   reason="read_meta lets UnicodeDecodeError escape on a non-UTF-8 csv (open bug, see robustness.md)")
-@settings(report_multiple_bugs=False)
+# Found by this fuzzer: read_meta let UnicodeDecodeError escape on a non-UTF-8 csv (now a DataError).
 @given(subset=st.sampled_from(["ms3", "s4"]), data=st.data())
 def test_fuzz_avsbench_meta_csv(subset: str, data: st.DataObject) -> None:
     raw = data.draw(inputs(CSV_SEED[subset]) | st.text(max_size=200).map(str.encode))
@@ -310,12 +306,8 @@ def test_fuzz_benchmark_model_log(text: str) -> None:
         check(lambda: bm.parse_log(text), (bm.BenchmarkOutputError,), lambda r: isinstance(r, dict), d)
 
 
-# Found by this fuzzer; device/benchmark_model.py belongs to another session. Fix there: the "Summary by node type"
-# branch converts with int()/float() outside the try that maps ValueError to BenchmarkOutputError (the Run Order
-# branch has it), so a damaged CSV crashes `lavseg-bench --op-profile`; then drop this mark.
-@pytest.mark.xfail(raises=(ValueError,), strict=True,
-                   reason="parse_op_profile_csv: bare ValueError from the node-type summary (open bug, robustness.md)")
-@settings(report_multiple_bugs=False)  # one ValueError, not an ExceptionGroup of them, for the xfail to match
+# Found by this fuzzer: the "Summary by node type" rows converted numbers outside the try that maps ValueError to
+# BenchmarkOutputError (now inside it).
 @given(text=inputs(BM_CSV_SEED.encode()).map(lambda b: b.decode("utf-8", "replace")))
 def test_fuzz_benchmark_model_op_profile_csv(text: str) -> None:
     with sandbox() as d:

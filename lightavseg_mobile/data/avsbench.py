@@ -165,6 +165,8 @@ def read_meta(csv_path: str | Path, subset: str) -> list[VideoRecord]:
                 out.append(VideoRecord(name=name, split=split, category=category))
     except OSError as e:
         raise DataError(f"cannot read {csv_path}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, csv.Error) as e:  # a meta csv from elsewhere may be any bytes
+        raise DataError(f"{csv_path} is not a UTF-8 CSV file ({type(e).__name__}: {str(e)[:120]})") from None
     return out
 
 

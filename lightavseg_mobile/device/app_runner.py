@@ -44,8 +44,6 @@ INSTALL_HINT = ("build and install it (android_demo/README.md: make android-asse
                 "adb install -r android_demo/build/apk/lightavseg-demo-debug.apk) or pass --app-apk PATH")
 # Our delegate (runtime.registry.DELEGATES) -> the app's `--es delegate` value (the app's CPU path is XNNPACK).
 APP_DELEGATES = tool_delegates("the demo app", {"auto": "cpu", "cpu": "cpu", "xnnpack": "cpu", "nnapi": "nnapi", "gpu": "gpu"})
-# The app's runtime.delegate label (schema 1) -> ours; only for delegate_used(), which reads text for display.
-APP_USED = tool_delegates("the demo app", {"xnnpack": "cpu (xnnpack)", "nnapi": "nnapi", "gpu": "gpu", "cpu": "cpu"})
 # runtime.delegate_outcome.applied (DelegateOutcome): already our vocabulary ("cpu" = LiteRT's built-in kernels).
 APP_APPLIED = tool_delegates("the demo app", {"xnnpack": "xnnpack", "cpu": "cpu", "nnapi": "nnapi", "gpu": "gpu"})
 # AM's refusals: "Error: ..." and, when the activity is already on top, "Warning: Activity not started, ...".
@@ -114,16 +112,6 @@ def clear_previous(dev: Device) -> None:
 def app_extra(delegate: str) -> str:
     """The app's `--es delegate` value for our `delegate`; one-line UserError for a delegate the app cannot use."""
     return check_tool_delegate("--runner app", APP_DELEGATES, delegate)
-
-
-def delegate_used(reported: str | None) -> tuple[str | None, bool]:
-    """(our name, fell back) read from a runtime.delegate label: display only; decisions use delegate_outcome()."""
-    text = str(reported or "")
-    # Longest spelling first: "cpu (xnnpack)" is not "cpu"; a fallback note follows the name in parentheses.
-    for ours, native in sorted(APP_USED.items(), key=lambda kv: -len(kv[1])):
-        if text.startswith(native):
-            return ours, "fell back" in text
-    return text or None, "fell back" in text
 
 
 def bench_start_command(extras: list[str]) -> list[str]:

@@ -223,8 +223,12 @@ def parse_op_profile_csv(text: str) -> dict[str, Any]:
         elif table == "Summary by node type" and section == "run":
             cols = [c.strip() for c in stripped.split(",")]
             if len(cols) == 7:
-                out["by_type"][cols[0]] = {"count": int(cols[1]), "avg_ms": float(cols[2]), "percent": _pct(cols[3]),
-                                           "times_called": int(float(cols[6]))}
+                try:
+                    out["by_type"][cols[0]] = {"count": int(cols[1]), "avg_ms": float(cols[2]),
+                                               "percent": _pct(cols[3]), "times_called": int(float(cols[6]))}
+                except ValueError:
+                    raise BenchmarkOutputError(f"op-profile summary row is not numeric where expected: "
+                                               f"{stripped[:120]!r}") from None
     if not out["run"]:
         raise BenchmarkOutputError("op-profile CSV has no 'Run Order' rows for the regular runs "
                                    f"(expected the header {_CSV_HEADER!r}); was --op_profiling_output_mode=csv honoured?")
