@@ -33,7 +33,8 @@ demo: $(STAMP)
 	$(VENV)/bin/lavseg-demo --out reports/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	# The slowest tests are listed at the end, so a run that nears the 20-minute budget shows where the time went.
+	$(PY) -m pytest -q --durations=20
 
 # Everything not marked slow (the emulated device, exports, the APK, the packaging test are): under 3 min on 2 cores.
 # --durations names the slowest tests, so one that should be marked slow shows up here.
