@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -99,3 +100,8 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, create_model("lightavseg-tiny"), get_preset("lightavseg-tiny"))
     return path
+
+
+# A line our commands print on stderr: a progress line `[  12.3s stage] ...` or `[stage] ...`, or an error line.
+# Anything else there is library output that should have gone to the command's log (console.quiet).
+OUR_STDERR_LINE = re.compile(r"^(\[\s*\d+\.\d+s [\w-]+\] |\[\w+\] |error: |interrupted: )")

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import OUR_STDERR_LINE
 
 from lightavseg_mobile.console import Parser, log_path
 
 REPO = Path(__file__).resolve().parents[1]
 # Our own stderr lines: progress `[  12.3s stage] message`, `[bench] ...`, `error: ...`, `interrupted: ...`.
-OURS = re.compile(r"^(\[\s*\d+\.\d+s [\w-]+\] |\[\w+\] |error: |interrupted: )")
+OURS = OUR_STDERR_LINE
 
 # A command that makes every kind of third-party noise, then one progress line of ours, a result and an error.
 NOISY = textwrap.dedent("""
