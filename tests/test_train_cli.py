@@ -23,6 +23,12 @@ def lavseg(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lightavseg_mobile", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def seg_args(data, audio_ckpt, run) -> list[str]:
+    """`lavseg-train` seg-stage arguments on the tiny set (epochs added by each test)."""
+    return ["train", "--preset", PRESET, "--data", str(data), "--out", str(run), "--image-size", "64", "--batch-size", "4",
+            "--audio-init", str(audio_ckpt), "--quiet"]
+
+
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "set"
@@ -53,8 +59,7 @@ def test_seg_stage_needs_audio_encoder(tiny_set, tmp_path):
 
 def test_seg_stage_trains_resumes_and_freezes_audio(tiny_set, audio_ckpt, tmp_path):
     run = tmp_path / "run"
-    base = ["train", "--preset", PRESET, "--data", str(tiny_set), "--out", str(run), "--image-size", "64", "--batch-size", "4",
-            "--audio-init", str(audio_ckpt), "--quiet"]
+    base = seg_args(tiny_set, audio_ckpt, run)
     r = lavseg(*base, "--epochs", "1")
     assert r.returncode == 0, r.stderr
     first = load_checkpoint(run / "last.pt")
@@ -127,8 +132,7 @@ def test_user_mistakes_are_one_line(args, message):
 @pytest.mark.slow
 def test_resume_refuses_a_changed_config_unless_forced(tiny_set, audio_ckpt, tmp_path):
     run = tmp_path / "run"
-    base = ["train", "--preset", PRESET, "--data", str(tiny_set), "--out", str(run), "--image-size", "64", "--batch-size", "4",
-            "--audio-init", str(audio_ckpt), "--quiet"]
+    base = seg_args(tiny_set, audio_ckpt, run)
     assert lavseg(*base, "--epochs", "1").returncode == 0
     r = lavseg(*base, "--epochs", "2", "--lr", "0.01")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
@@ -143,8 +147,7 @@ def test_resume_refuses_a_changed_config_unless_forced(tiny_set, audio_ckpt, tmp
 def test_kill_between_checkpoint_and_history_loses_no_epoch(tiny_set, audio_ckpt, tmp_path):
     """A kill after last.pt was published but before history.json was: the resume rebuilds history from last.pt."""
     run = tmp_path / "run"
-    base = ["train", "--preset", PRESET, "--data", str(tiny_set), "--out", str(run), "--image-size", "64", "--batch-size", "4",
-            "--audio-init", str(audio_ckpt), "--quiet"]
+    base = seg_args(tiny_set, audio_ckpt, run)
     assert lavseg(*base, "--epochs", "1").returncode == 0
     stale = json.loads((run / "history.json").read_text())
     stale["epochs"] = []  # history.json as it was before epoch 1's write
