@@ -8,10 +8,12 @@ from pathlib import Path
 from ..data.heldout import AUDIO_INPUTS, DEFAULT_HELDOUT
 from ..errors import UserError
 from ..parity import Thresholds
+from ..runtime.registry import spec_for_format
 from .recipes import DEFAULT_RECIPES, Recipe, RecipeError, load_recipe
 
 FORMATS = ("onnx", "tflite")
-EXT = {"onnx": ".onnx", "tflite": ".tflite"}
+# File suffix of each format, from the runtime that deploys it (one table: runtime/registry.py).
+EXT = {fmt: spec_for_format(fmt).suffixes[0] for fmt in FORMATS}
 
 
 @dataclass
